@@ -1,0 +1,103 @@
+"""YAML option files with BasicSR's key names.
+
+One schema for everything: `name, model_type, num_gpu, manual_seed, datasets, network_g, network_de,
+path, train, val, logger, dist_params`. Errors name the file and the key, so a typo is found before a
+GPU hour is spent.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional
+
+import yaml
+
+TOP_LEVEL_KEYS = frozenset({
+    "name", "model_type", "scale", "num_gpu", "manual_seed", "is_train", "datasets", "network_g", "network_de",
+    "network_r", "path", "train", "val", "logger", "dist_params", "dist", "tile", "tile_overlap", "self_ensemble",
+    "deterministic", "opt_path",
+})
+REQUIRED_KEYS = ("name", "model_type")
+
+
+class OptionError(ValueError):
+    """A problem in an option file; the message names the file and the key."""
+
+
+def _yaml_loader() -> type:
+    """A SafeLoader that also reads `1e-4` as a float (plain YAML 1.1 reads it as a string)."""
+    import re
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)$"),
+        list("-+0123456789."),
+    )
+    return Loader
+
+
+def load_yaml(path: str | Path) -> Dict[str, Any]:
+    """Read a YAML mapping; a missing file or a syntax error is one clear line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise OptionError(f"{path}: option file not found")
+    try:
+        data = yaml.load(path.read_text(), Loader=_yaml_loader())
+    except yaml.YAMLError as err:
+        raise OptionError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise OptionError(f"{path}: the top level must be a mapping of option keys")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.load(text, Loader=_yaml_loader())
+
+
+def apply_overrides(opt: Dict[str, Any], overrides: Iterable[str], source: str = "--force_yml") -> None:
+    """Apply `a:b:c=value` overrides in place (BasicSR's `--force_yml` syntax; `.` also separates levels)."""
+    for item in overrides:
+        if "=" not in item:
+            raise OptionError(f"{source}: expected key=value, got '{item}'")
+        key, value = item.split("=", 1)
+        parts = [p for p in key.replace(".", ":").split(":") if p]
+        node = opt
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = _parse_value(value)
+
+
+def check_options(opt: Dict[str, Any], source: str) -> None:
+    """Required and unknown top-level keys; the message names the key and the file."""
+    for key in REQUIRED_KEYS:
+        if key not in opt:
+            raise OptionError(f"{source}: missing required key '{key}'")
+    unknown = sorted(set(opt) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise OptionError(f"{source}: unknown top-level key '{unknown[0]}' (known keys: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+    for net_key in ("network_g", "network_de", "network_r"):
+        if net_key in opt and opt[net_key] is not None:
+            net = opt[net_key]
+            if not isinstance(net, dict) or "type" not in net:
+                raise OptionError(f"{source}: '{net_key}' needs a 'type' key naming a registered network")
+
+
+def parse_options(path: str | Path, is_train: bool = True, overrides: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+    """Load, override, validate and fill defaults; the returned dict records where it came from in `opt_path`."""
+    opt = load_yaml(path)
+    if overrides:
+        apply_overrides(opt, overrides)
+    check_options(opt, str(path))
+    opt = copy.deepcopy(opt)
+    opt["opt_path"] = str(path)
+    opt["is_train"] = is_train
+    opt.setdefault("num_gpu", 0)
+    opt.setdefault("manual_seed", 0)
+    opt.setdefault("path", {})
+    opt.setdefault("datasets", {})
+    return opt
