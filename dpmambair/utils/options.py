@@ -15,7 +15,7 @@ import yaml
 TOP_LEVEL_KEYS = frozenset({
     "name", "model_type", "scale", "num_gpu", "manual_seed", "is_train", "datasets", "network_g", "network_de",
     "network_r", "path", "train", "val", "logger", "dist_params", "dist", "tile", "tile_overlap", "self_ensemble",
-    "deterministic", "opt_path",
+    "deterministic", "opt_path", "inherit",
 })
 REQUIRED_KEYS = ("name", "model_type")
 
@@ -53,6 +53,39 @@ def load_yaml(path: str | Path) -> Dict[str, Any]:
     return data
 
 
+def merge_dicts(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else in `override` (also `~`, null) replaces `base`."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_dicts(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_with_inheritance(path: str | Path, _seen: Optional[tuple] = None) -> Dict[str, Any]:
+    """Load an option file; `inherit: other.yml` (relative to this file) is loaded first and overridden.
+
+    Ablation and test files state only what differs from the configuration they derive from,
+    instead of being copy-pasted variants of it.
+    """
+    path = Path(path)
+    seen = _seen or ()
+    if path.resolve() in seen:
+        raise OptionError(f"{path}: 'inherit' forms a cycle ({' -> '.join(str(p) for p in seen)})")
+    opt = load_yaml(path)
+    parent = opt.pop("inherit", None)
+    if parent is None:
+        return opt
+    if not isinstance(parent, str):
+        raise OptionError(f"{path}: 'inherit' must be the path of another option file")
+    parent_path = (path.parent / parent) if not Path(parent).is_absolute() else Path(parent)
+    if not parent_path.is_file():
+        raise OptionError(f"{path}: 'inherit' names {parent_path}, which does not exist")
+    return merge_dicts(load_with_inheritance(parent_path, seen + (path.resolve(),)), opt)
+
+
 def _parse_value(text: str) -> Any:
     return yaml.load(text, Loader=_yaml_loader())
 
@@ -88,8 +121,8 @@ def check_options(opt: Dict[str, Any], source: str) -> None:
 
 
 def parse_options(path: str | Path, is_train: bool = True, overrides: Optional[Iterable[str]] = None) -> Dict[str, Any]:
-    """Load, override, validate and fill defaults; the returned dict records where it came from in `opt_path`."""
-    opt = load_yaml(path)
+    """Load (following `inherit`), override, validate and fill defaults; `opt_path` records the file."""
+    opt = load_with_inheritance(path)
     if overrides:
         apply_overrides(opt, overrides)
     check_options(opt, str(path))
