@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DEFAULT_CHUNK = 256  # positions per chunk: bounds the working memory to a few (b, d, chunk, n) tensors
+DEFAULT_CHUNK = 128  # positions per chunk: bounds the working memory to a few (b, d, chunk, n) tensors
 SEGMENT = 16  # positions per segment: each chunk runs SEGMENT vectorised steps over chunk/SEGMENT segments
 # Decays below exp(-40) ≈ 4e-18 are indistinguishable from 0 next to any other term (even in float64
 # to the 1e-10 the tests ask), and clamping the exponent there keeps every product out of the
@@ -56,6 +56,27 @@ def _from_seg(x: Tensor, T: int) -> Tensor:
     return x.permute(0, 1, 4, 3, 2).flatten(-2)[..., :T]
 
 
+class _Workspace:
+    """Chunk-sized buffers reused from chunk to chunk.
+
+    Why: a fresh ~10 MB tensor per operation and chunk is a fresh mapping from the OS, and its page
+    faults cost more than the arithmetic on a CPU.
+    """
+
+    def __init__(self, like: Tensor) -> None:
+        self._like = like
+        self._bufs: dict = {}
+
+    def get(self, name: str, shape: Tuple[int, ...]) -> Tensor:
+        numel = 1
+        for s in shape:
+            numel *= s
+        buf = self._bufs.get(name)
+        if buf is None or buf.numel() < numel:
+            buf = self._bufs[name] = self._like.new_empty(numel)
+        return buf[:numel].view(shape)
+
+
 class _Chunk:
     """One chunk's inputs in segment layout (b, g, L, K, dg[, n]), shared by forward and backward.
 
@@ -72,6 +93,7 @@ class _Chunk:
         self.u = _to_seg(u, K, L)
         self.dtu = self.dt * self.u
         self.B = _to_seg(B, K, L).unsqueeze(-2)  # (b, g, L, K, 1, n)
+        self.shape = (dt.shape[0], g, L, K, dg, n)
 
     def seg(self, x: Tensor) -> Tensor:
         return _to_seg(x, self.K, self.L)
@@ -79,32 +101,35 @@ class _Chunk:
     def back(self, x: Tensor) -> Tensor:
         return _from_seg(x, self.T)
 
-    def decays(self) -> Tensor:
+    def decays(self, out: Tensor) -> Tensor:
         """exp(Δ A) per step, exponent clamped at LOG_DECAY_MIN (see above)."""
-        return (self.dt.unsqueeze(-1) * self.A6).clamp_(min=LOG_DECAY_MIN).exp_()
+        return torch.mul(self.dt.unsqueeze(-1), self.A6, out=out).clamp_(min=LOG_DECAY_MIN).exp_()
 
-    def inputs(self) -> Tensor:
-        return self.dtu.unsqueeze(-1) * self.B
+    def inputs(self, out: Tensor) -> Tensor:
+        """Δ B u per step."""
+        return torch.mul(self.dtu.unsqueeze(-1), self.B, out=out)
 
     def last_index(self) -> Tuple[int, int]:
         return (self.T - 1) % self.L, (self.T - 1) // self.L
 
 
 def _segment_scan(a: Tensor, H: Tensor, h0: Tensor) -> Tensor:
-    """States of one chunk: H holds the inputs Δ B u and becomes the states h, in place; returns H.
+    """States of one chunk, in place: H holds the inputs Δ B u and becomes the states h.
 
     a (b, g, L, K, dg, n) holds the per-step decays and is overwritten with the decay products since
-    each segment start. h0 (b, g, dg, n) is the state before the chunk.
+    each segment start. h0 (b, g, dg, n) is the state before the chunk. Returns the true state
+    entering each segment, (b, g, K, dg, n), which the backward reuses.
     """
     L, K = a.shape[2], a.shape[3]
     for j in range(1, L):  # 1. all K segments at once, each from a zero state
         H[:, :, j].addcmul_(a[:, :, j], H[:, :, j - 1])
         a[:, :, j].mul_(a[:, :, j - 1])  # a_j ← Π_{r≤j} a_r
-    h_in = torch.empty_like(H[:, :, 0])  # (b, g, K, dg, n): true state entering each segment
+    h_in = torch.empty_like(H[:, :, 0])
     h_in[:, :, 0] = h0
     for k in range(1, K):  # 2. propagate across segments
         torch.addcmul(H[:, :, L - 1, k - 1], a[:, :, L - 1, k - 1], h_in[:, :, k - 1], out=h_in[:, :, k])
-    return H.addcmul_(a, h_in.unsqueeze(2))  # 3. correct every state
+    H.addcmul_(a, h_in.unsqueeze(2))  # 3. correct every state
+    return h_in
 
 
 class ChunkedSelectiveScan(torch.autograd.Function):
@@ -119,35 +144,41 @@ class ChunkedSelectiveScan(torch.autograd.Function):
         u4, A3 = u.view(b, g, dg, length), A.view(g, dg, n)
         h = u.new_zeros(b, g, dg, n)
         y = u.new_empty(b, g, dg, length)
-        starts = []
+        ws = _Workspace(u)
+        seg_states = []
         for s in range(0, length, chunk_size):
             e = min(s + chunk_size, length)
-            starts.append(h)
             ch = _Chunk(dt[..., s:e], u4[..., s:e], B[..., s:e], A3, segment)
-            H = _segment_scan(ch.decays(), ch.inputs(), h)
+            H = ch.inputs(ws.get("H", ch.shape))
+            seg_states.append(_segment_scan(ch.decays(ws.get("a", ch.shape)), H, h))
             y[..., s:e] = ch.back(torch.matmul(H, ch.seg(C[..., s:e]).unsqueeze(-1)).squeeze(-1))
             j, k = ch.last_index()
             h = H[:, :, j, k].clone()
-        y = y.view(b, d, length)
-        out = y + u * D[:, None] if D is not None else y
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, out, torch.stack(starts))
+        out = y.view(b, d, length)
+        if D is not None:
+            out.addcmul_(u, D[:, None])
+        # the state entering every segment: (b, g, l/SEGMENT, dg, n), 1/SEGMENT of a full state tensor
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, out, torch.cat(seg_states, dim=2))
         ctx.scan_cfg = (delta_softplus, chunk_size, segment)
         last = h.reshape(b, d, n)
         ctx.mark_non_differentiable(last)
-        return (out * F.silu(z) if z is not None else out), last
+        return (F.silu(z).mul_(out) if z is not None else out), last
 
     @staticmethod
     def backward(ctx, dout, _dlast):  # type: ignore[override]
-        u, delta, A, B, C, D, z, delta_bias, out, starts = ctx.saved_tensors
+        u, delta, A, B, C, D, z, delta_bias, out, seg_states = ctx.saved_tensors
         delta_softplus, chunk_size, segment = ctx.scan_cfg
         b, d, length = u.shape
         g, n = B.shape[1], A.shape[1]
         dg = d // g
+        # elementwise parts in place: these (b, d, l) tensors dominate the scan's memory otherwise
         dz = None
         if z is not None:
             sig = torch.sigmoid(z)
-            dz = dout * out * sig * (1 + z * (1 - sig))
-            dy = dout * (z * sig)
+            dy = torch.mul(z, sig).mul_(dout)  # dout · silu(z)
+            dz = torch.mul(dout, out).mul_(sig)  # dout · out · silu'(z), silu' = σ (1 + z (1 - σ))
+            dz.mul_(sig.neg_().add_(1).mul_(z).add_(1))
+            del sig
         else:
             dy = dout
         dD = (dy * u).sum(dim=(0, 2)) if D is not None else None
@@ -160,20 +191,27 @@ class ChunkedSelectiveScan(torch.autograd.Function):
         dC = torch.empty_like(C)
         dA = torch.zeros(g, dg, n, dtype=u.dtype, device=u.device)
         carry = u.new_zeros(b, g, dg, n)  # exp(Δ_next A) g_next: the adjoint entering from the next chunk
+        ws = _Workspace(u)
         chunk_starts = list(range(0, length, chunk_size))
+        seg_offset = seg_states.shape[2]
         for idx in range(len(chunk_starts) - 1, -1, -1):
             s = chunk_starts[idx]
             e = min(s + chunk_size, length)
             ch = _Chunk(dt[..., s:e], u4[..., s:e], B[..., s:e], A3, segment)
             L, K = ch.L, ch.K
-            a, bu = ch.decays(), ch.inputs()
-            H = _segment_scan(a.clone(), bu.clone(), starts[idx])
+            seg_offset -= K
+            h_in = seg_states[:, :, seg_offset:seg_offset + K]
+            a = ch.decays(ws.get("a", ch.shape))
+            H = ch.inputs(ws.get("H", ch.shape))  # states, recomputed from the saved segment-entry states
+            H[:, :, 0].addcmul_(a[:, :, 0], h_in)
+            for j in range(1, L):
+                H[:, :, j].addcmul_(a[:, :, j], H[:, :, j - 1])
             dy_s = ch.seg(dy4[..., s:e])
             dC[..., s:e] = ch.back(torch.matmul(dy_s.unsqueeze(-2), H).squeeze(-2))
             # adjoint g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1}, scanned backwards in the same three steps;
             # Q_t = Π_{r=t+1}^{end of segment + 1} exp(Δ_r A), the last factor belonging to the next segment
-            G = ch.seg(C[..., s:e]).unsqueeze(-2) * dy_s.unsqueeze(-1)
-            Q = torch.empty_like(G)
+            G = torch.mul(ch.seg(C[..., s:e]).unsqueeze(-2), dy_s.unsqueeze(-1), out=ws.get("G", ch.shape))
+            Q = ws.get("Q", ch.shape)
             Q[:, :, L - 1, :K - 1] = a[:, :, 0, 1:]
             Q[:, :, L - 1, K - 1] = 1.0  # the step into the next chunk is already inside `carry`
             for j in range(L - 2, -1, -1):
@@ -184,18 +222,24 @@ class ChunkedSelectiveScan(torch.autograd.Function):
             for k in range(K - 2, -1, -1):
                 torch.addcmul(G[:, :, 0, k + 1], Q[:, :, 0, k + 1], g_in[:, :, k + 1], out=g_in[:, :, k])
             G.addcmul_(Q, g_in.unsqueeze(2))
-            # q_t = dL/d(Δ_t A) = g_t · exp(Δ_t A) h_{t-1} = g_t · (h_t - Δ_t B_t u_t)
-            q = H.sub_(bu).mul_(G)
+            # q_t = dL/d(Δ_t A) = g_t · exp(Δ_t A) · h_{t-1}   (into Q's buffer, which is free now)
+            q = Q
+            torch.mul(G[:, :, 0], a[:, :, 0], out=q[:, :, 0]).mul_(h_in)
+            torch.mul(G[:, :, 1:], a[:, :, 1:], out=q[:, :, 1:]).mul_(H[:, :, :-1])
             gB = torch.matmul(G, ch.B.transpose(-1, -2)).squeeze(-1)  # Σ_n g B
-            ddt[..., s:e] = ch.back(gB * ch.u + (q * ch.A6).sum(-1))
-            du4[..., s:e] += ch.back(gB * ch.dt)
             dB[..., s:e] = ch.back(torch.matmul(ch.dtu.unsqueeze(-2), G).squeeze(-2))
-            dA += (q * ch.dt.unsqueeze(-1)).sum(dim=(0, 2, 3))
             carry = a[:, :, 0, 0] * G[:, :, 0, 0]
+            work = ws.get("G", ch.shape)  # G is no longer needed
+            qA = torch.mul(q, ch.A6, out=work).sum(-1)
+            ddt[..., s:e] = ch.back(gB * ch.u + qA)
+            du4[..., s:e] += ch.back(gB * ch.dt)
+            dA += torch.mul(q, ch.dt.unsqueeze(-1), out=work).sum(dim=(0, 2, 3))
+        del dt, dy, dy4
         ddelta = ddt.view(b, d, length)
         if delta_softplus:
-            pre = delta + delta_bias[:, None] if delta_bias is not None else delta
-            ddelta = ddelta * torch.sigmoid(pre)
+            pre = delta + delta_bias[:, None] if delta_bias is not None else delta.clone()
+            ddelta.mul_(pre.sigmoid_())
+            del pre
         dbias = ddelta.sum(dim=(0, 2)) if delta_bias is not None else None
         return du, ddelta, dA.view(d, n), dB, dC, dD, dz, dbias, None, None, None
 
