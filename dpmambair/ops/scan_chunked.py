@@ -29,8 +29,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DEFAULT_CHUNK = 128  # positions per chunk: bounds the working memory to a few (b, d, chunk, n) tensors
-SEGMENT = 16  # positions per segment: each chunk runs SEGMENT vectorised steps over chunk/SEGMENT segments
+CHUNK_ELEMENTS = 2**21  # elements of one (b, d, chunk, n) work tensor: ~8 MB in float32, cache-friendly
+MAX_CHUNK = 4096
+
+
+def auto_chunk(batch: int, channels: int, d_state: int, length: int) -> Tuple[int, int]:
+    """(chunk, segment) for a scan of this size.
+
+    Why: the Python loop costs per step, the tensor ops per element. Few channels (one image at
+    full resolution) call for long chunks so that the loop steps are few; many channels for short
+    ones so that the work tensors stay in cache. Segments of about √chunk balance the K-step
+    propagation against the L-step segment scan.
+    """
+    per_position = max(batch * channels * d_state, 1)
+    chunk = 1 << max(int(CHUNK_ELEMENTS // per_position).bit_length() - 1, 4)
+    chunk = min(chunk, MAX_CHUNK, 1 << max(length - 1, 1).bit_length())
+    segment = 1 << ((chunk.bit_length() - 1 + 1) // 2)
+    return chunk, min(segment, chunk)
+
+
 # Decays below exp(-40) ≈ 4e-18 are indistinguishable from 0 next to any other term (even in float64
 # to the 1e-10 the tests ask), and clamping the exponent there keeps every product out of the
 # denormal range, which x86 CPUs compute up to 50x slower.
@@ -157,7 +174,7 @@ class ChunkedSelectiveScan(torch.autograd.Function):
         out = y.view(b, d, length)
         if D is not None:
             out.addcmul_(u, D[:, None])
-        # the state entering every segment: (b, g, l/SEGMENT, dg, n), 1/SEGMENT of a full state tensor
+        # the state entering every segment: (b, g, l/segment, dg, n), 1/segment of a full state tensor
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, out, torch.cat(seg_states, dim=2))
         ctx.scan_cfg = (delta_softplus, chunk_size, segment)
         last = h.reshape(b, d, n)
@@ -247,9 +264,15 @@ class ChunkedSelectiveScan(torch.autograd.Function):
 def scan_chunked(
     u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None, z: Optional[Tensor] = None,
     delta_bias: Optional[Tensor] = None, delta_softplus: bool = False, return_last_state: bool = False,
-    chunk_size: int = DEFAULT_CHUNK, segment: int = SEGMENT,
+    chunk_size: Optional[int] = None, segment: Optional[int] = None,
 ):
-    """Chunked scan over normalised inputs (B, C as (b, g, n, l)); computes in u's dtype."""
+    """Chunked scan over normalised inputs (B, C as (b, g, n, l)); computes in u's dtype.
+
+    `chunk_size` / `segment` default to `auto_chunk`'s choice; they change speed and memory, not results.
+    """
+    auto = auto_chunk(u.shape[0], u.shape[1], A.shape[1], u.shape[2])
+    chunk_size = auto[0] if chunk_size is None else chunk_size
+    segment = auto[1] if segment is None else segment
     if chunk_size < 1 or segment < 1:
         raise ValueError(f"selective_scan: chunk_size and segment must be ≥ 1, got {chunk_size} and {segment}")
     out, last = ChunkedSelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_size, segment)

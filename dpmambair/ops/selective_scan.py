@@ -16,7 +16,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from .scan_chunked import DEFAULT_CHUNK, scan_chunked
+from .scan_chunked import scan_chunked
 from .scan_cuda import cuda_scan_available, scan_cuda
 from .scan_reference import scan_reference
 
@@ -80,10 +80,11 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 def selective_scan(
     u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None, z: Optional[Tensor] = None,
     delta_bias: Optional[Tensor] = None, delta_softplus: bool = False, return_last_state: bool = False,
-    backend: str = "auto", chunk_size: int = DEFAULT_CHUNK,
+    backend: str = "auto", chunk_size: Optional[int] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Selective scan y_t = C_t·h_t + D u_t, h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t (then · silu(z)).
 
+    `chunk_size` tunes the chunked backend (default: chosen from the sizes); it never changes results.
     Returns `out` (b, d, l) in u's dtype, and with `return_last_state` also the final state (b, d, n)
     in the compute dtype (no gradient flows through it, as in mamba_ssm).
     """

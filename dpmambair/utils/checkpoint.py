@@ -1,0 +1,95 @@
+"""Saving and loading weights and training states without ever leaving a half-written file.
+
+Checkpoints follow BasicSR: a network file is `{"params": state_dict}` (and `"params_ema"` when EMA
+is on); a training state is a dict with the iteration, optimizer, scheduler and RNG states.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+import torch
+from torch import nn
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, unreadable or does not fit the network; the message names the file."""
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
+
+    A kill during saving leaves the previous file intact (rename is atomic on POSIX).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_file(path: str | Path) -> Any:
+    """torch.load on CPU with a one-line error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # corrupt or not a torch file
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """The bare network inside DataParallel/DistributedDataParallel wrappers."""
+    return net.module if isinstance(net, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else net
+
+
+def _first(keys: Iterable[str], count: int = 5) -> str:
+    keys = list(keys)
+    more = f" (+{len(keys) - count} more)" if len(keys) > count else ""
+    return ", ".join(keys[:count]) + more
+
+
+def extract_state_dict(obj: Any, path: str | Path, param_key: Optional[str] = "params") -> Dict[str, torch.Tensor]:
+    """The state dict inside a checkpoint: under `param_key` when present, else the dict itself."""
+    if isinstance(obj, dict) and param_key and param_key in obj:
+        obj = obj[param_key]
+    elif isinstance(obj, dict) and "params" in obj and param_key != "params":
+        obj = obj["params"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: holds no state dict (expected a 'params' entry of tensors)")
+    return {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def load_network(net: nn.Module, path: str | Path, strict: bool = True, param_key: Optional[str] = "params") -> Tuple[list, list]:
+    """Load weights into `net`. Strict: any missing/unexpected key or shape mismatch is an error naming
+    the file and the first offending keys. Not strict: load what matches, return (missing, unexpected)."""
+    state = extract_state_dict(load_file(path), path, param_key)
+    net = unwrap(net)
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k in state if k in own and state[k].shape != own[k].shape]
+    if strict and (missing or unexpected or mismatched):
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_first(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_first(unexpected)}")
+        if mismatched:
+            parts.append(f"shape mismatch: {_first(f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in mismatched)}")
+        raise CheckpointError(f"{path}: does not fit {type(net).__name__} ({'; '.join(parts)}); "
+                              "set strict_load: false to load only the matching weights")
+    loadable = {k: v for k, v in state.items() if k in own and k not in mismatched}
+    net.load_state_dict(loadable, strict=False)
+    return missing + mismatched, unexpected
