@@ -1,0 +1,300 @@
+"""Training entry point: `python train.py -opt options/allinone.yml [--auto_resume] [--debug] [--force_yml k=v ...]`.
+
+Multi-GPU: `torchrun --nproc_per_node=N train.py -opt ... --launcher pytorch` (NCCL on GPUs, Gloo on CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+import yaml
+from torch.utils.data import DataLoader, DistributedSampler
+
+from dpmambair.utils.checkpoint import CheckpointError, load_file
+from dpmambair.utils.dist import get_dist_info, init_dist
+from dpmambair.utils.logger import ProgressLine, get_logger, init_tb_logger
+from dpmambair.utils.options import OptionError, parse_options
+from dpmambair.utils.rng import set_random_seed
+from dpmambair.utils.sampler import ResumableSampler, SeededDataset
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train a dpmambair model from an option file.")
+    parser.add_argument("-opt", required=True, help="path to the option YAML file")
+    parser.add_argument("--launcher", choices=["none", "pytorch"], default="none", help="'pytorch' under torchrun")
+    parser.add_argument("--auto_resume", action="store_true", help="resume from the latest training state of this experiment")
+    parser.add_argument("--debug", action="store_true", help="debug_ prefix, validate/save every 8 iterations, print every one")
+    parser.add_argument("--force_yml", nargs="+", default=[], help="override options: train:total_iter=1000 ...")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# ---- experiment folders ----------------------------------------------------------------------------
+def experiment_paths(opt: Dict[str, Any]) -> None:
+    """Fill opt['path'] with experiments/<name>/{models,training_states,visualization} and tb_logger/<name>."""
+    path = opt["path"]
+    root = Path(path.get("experiments_root") or Path(path.get("root", ".")) / "experiments" / opt["name"])
+    path["experiments_root"] = str(root)
+    path["models"] = str(root / "models")
+    path["training_states"] = str(root / "training_states")
+    path["visualization"] = str(root / "visualization")
+    path["log"] = str(root)
+    path.setdefault("tb_logger", str(Path(path.get("root", ".")) / "tb_logger" / opt["name"]))
+
+
+def archive_if_exists(folder: Path) -> Optional[Path]:
+    """Rename an existing folder with a timestamp so that nothing of an earlier run is overwritten."""
+    if not folder.exists():
+        return None
+    target = folder.with_name(f"{folder.name}_archived_{time.strftime('%Y%m%d_%H%M%S')}")
+    n = 1
+    while target.exists():
+        target = folder.with_name(f"{folder.name}_archived_{time.strftime('%Y%m%d_%H%M%S')}_{n}")
+        n += 1
+    folder.rename(target)
+    return target
+
+
+def make_experiment_dirs(opt: Dict[str, Any], resuming: bool) -> None:
+    path = opt["path"]
+    if get_dist_info()[0] == 0:
+        if not resuming:
+            for key in ("experiments_root", "tb_logger"):
+                moved = archive_if_exists(Path(path[key]))
+                if moved:
+                    print(f"existing {path[key]} renamed to {moved}")
+        try:
+            for key in ("models", "training_states", "visualization"):
+                Path(path[key]).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OptionError(f"{opt['opt_path']}: cannot create the experiment folder {path['experiments_root']} ({err.strerror})") from None
+    if get_dist_info()[1] > 1:
+        torch.distributed.barrier()
+
+
+def latest_training_state(opt: Dict[str, Any]) -> Optional[Path]:
+    folder = Path(opt["path"]["training_states"])
+    states = [p for p in folder.glob("*.state") if p.stem.isdigit()] if folder.is_dir() else []
+    return max(states, key=lambda p: int(p.stem)) if states else None
+
+
+# ---- data ------------------------------------------------------------------------------------------
+def progressive_stage(dataset_opt: Dict[str, Any], current_iter: int) -> Tuple[int, int]:
+    """(mini batch size, patch size) at this iteration under Restormer's progressive schedule."""
+    batch = int(dataset_opt.get("batch_size_per_gpu", 1))
+    gt_size = int(dataset_opt.get("gt_size", 0) or 0)
+    iters = dataset_opt.get("iters")
+    if not iters:
+        return batch, gt_size
+    bounds = [sum(iters[: i + 1]) for i in range(len(iters))]
+    stage = next((i for i, b in enumerate(bounds) if current_iter <= b), len(bounds) - 1)
+    return int(dataset_opt["mini_batch_sizes"][stage]), int(dataset_opt["gt_sizes"][stage])
+
+
+def progressive_crop(data: Dict[str, Any], batch: int, patch: int, full_patch: int) -> Dict[str, Any]:
+    """Sub-sample the batch and crop a random aligned patch (same box for lq and gt); uses the
+    training loop's own RNG, which is part of every training state."""
+    n = data["lq"].shape[0]
+    if batch < n:
+        keep = sorted(random.sample(range(n), k=batch))
+        data = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == (n,) else
+                    [v[i] for i in keep] if isinstance(v, list) and len(v) == n else v) for k, v in data.items()}
+    if patch and full_patch and patch < data["lq"].shape[-1]:
+        h, w = data["lq"].shape[-2:]
+        y0 = int((h - patch) * random.random())
+        x0 = int((w - patch) * random.random())
+        for key in ("lq", "gt"):
+            if key in data:
+                data[key] = data[key][..., y0:y0 + patch, x0:x0 + patch]
+    return data
+
+
+def build_train_loader(opt: Dict[str, Any], dataset, sampler: ResumableSampler) -> DataLoader:
+    dopt = opt["datasets"]["train"]
+    workers = int(dopt.get("num_worker_per_gpu", 0))
+    return DataLoader(SeededDataset(dataset), batch_size=sampler.batch_size, sampler=sampler, num_workers=workers,
+                      drop_last=True, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=False, prefetch_factor=dopt.get("prefetch_factor", 2) if workers else None)
+
+
+def build_val_loader(dataset, dopt: Dict[str, Any]) -> DataLoader:
+    rank, world = get_dist_info()
+    sampler = DistributedSampler(dataset, world, rank, shuffle=False, drop_last=False) if world > 1 else None
+    if sampler is not None and len(dataset) % world:
+        # DistributedSampler pads with repeats; an explicit shard keeps every image counted exactly once
+        sampler = list(range(rank, len(dataset), world))
+    return DataLoader(dataset, batch_size=1, sampler=sampler, shuffle=False, num_workers=int(dopt.get("num_worker_per_gpu", 0)))
+
+
+# ---- main ------------------------------------------------------------------------------------------
+def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+    import dpmambair.data as data_pkg
+    import dpmambair.models as models_pkg
+
+    rank, world = init_dist(args.launcher, (opt.get("dist_params") or {}).get("backend"))
+    opt["rank"], opt["world_size"] = rank, world
+    if args.debug:
+        opt["name"] = opt["name"] if opt["name"].startswith("debug_") else f"debug_{opt['name']}"
+        opt.setdefault("val", {})["val_freq"] = 8
+        opt.setdefault("logger", {}).update(print_freq=1, save_checkpoint_freq=8)
+    experiment_paths(opt)
+    state_path = None
+    if args.auto_resume:
+        state_path = latest_training_state(opt)
+    elif opt["path"].get("resume_state"):
+        state_path = Path(opt["path"]["resume_state"])
+    make_experiment_dirs(opt, resuming=state_path is not None)
+    root = Path(opt["path"]["experiments_root"])
+    logger = get_logger(root / f"train_{opt['name']}.log")
+    if rank == 0:
+        shutil.copy(opt["opt_path"], root / Path(opt["opt_path"]).name) if not state_path else None
+        (root / "options_resolved.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
+    if opt.get("deterministic", False):
+        torch.use_deterministic_algorithms(True)
+    seed = int(opt.get("manual_seed", 0))
+    set_random_seed(seed)
+
+    train_opt = opt.get("train", {}) or {}
+    log_opt = opt.get("logger", {}) or {}
+    total_iter = int(train_opt.get("total_iter", 1))
+    dsets = opt.get("datasets", {}) or {}
+    if "train" not in dsets:
+        raise OptionError(f"{opt['opt_path']}: datasets.train is missing")
+    train_set = data_pkg.build_dataset(dsets["train"], f"{opt['opt_path']}: datasets.train")
+    val_sets = [(k, v, data_pkg.build_dataset(v, f"{opt['opt_path']}: datasets.{k}")) for k, v in dsets.items()
+                if k.startswith("val")]
+    bs = int(dsets["train"].get("batch_size_per_gpu", 1))
+    sampler = ResumableSampler(len(train_set), bs, seed, rank, world, shuffle=dsets["train"].get("use_shuffle", True),
+                               enlarge_ratio=dsets["train"].get("dataset_enlarge_ratio", 1))
+    logger.info(f"train set {dsets['train'].get('name', 'train')}: {len(train_set)} samples, {sampler.batches_per_epoch} "
+                f"iterations per epoch (batch {bs} x {world} ranks); total {total_iter} iterations")
+
+    model_type = opt["model_type"]
+    cls = models_pkg.MODEL_REGISTRY.find(model_type)
+    if cls is None:
+        raise OptionError(f"{opt['opt_path']}: unknown model_type '{model_type}'; registered: {', '.join(models_pkg.MODEL_REGISTRY.keys())}")
+    model = cls(opt)
+
+    start_iter, epoch, start_batch = 0, 0, 0
+    if state_path is not None:
+        state = load_file(state_path)
+        model.resume_training(state)
+        start_iter, epoch, start_batch = state["iter"], state["epoch"], state["batch_in_epoch"]
+        if start_batch >= sampler.batches_per_epoch:
+            epoch, start_batch = epoch + 1, 0
+        logger.info(f"resumed from {state_path} at iteration {start_iter} (epoch {epoch}, batch {start_batch})")
+    tb_logger = init_tb_logger(opt["path"]["tb_logger"]) if log_opt.get("use_tb_logger", True) else None
+    record = open(root / "train_log.jsonl", "a") if rank == 0 else None
+
+    print_freq = int(log_opt.get("print_freq", 100))
+    save_freq = int(log_opt.get("save_checkpoint_freq", 5000))
+    val_opt = opt.get("val", {}) or {}
+    val_freq = int(val_opt.get("val_freq", 0) or 0)
+    progress = ProgressLine(total_iter, start_iter)
+    current_iter = start_iter
+    data_time = step_time = 0.0
+    full_patch = int(dsets["train"].get("gt_size", 0) or 0)
+    show_bar = rank == 0 and log_opt.get("progress_bar", False)
+    bar = None
+    if show_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_iter, initial=start_iter, desc=opt["name"], unit="it", dynamic_ncols=True)
+    results: Dict[str, Any] = {}
+    while current_iter < total_iter:
+        sampler.set_epoch(epoch, start_batch)
+        loader = build_train_loader(opt, train_set, sampler)
+        batch_idx = start_batch
+        tick = time.time()
+        for data in loader:
+            data_time = time.time() - tick
+            current_iter += 1
+            batch_idx += 1
+            mini_bs, patch = progressive_stage(dsets["train"], current_iter)
+            data = progressive_crop(data, mini_bs, patch, full_patch)
+            model.feed_data(data)
+            lr = model.current_lr()  # the rate this iteration uses
+            t0 = time.time()
+            losses = model.optimize_parameters(current_iter)
+            model.update_learning_rate()
+            step_time = time.time() - t0
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses.get('total', 0):.4f}")
+            if rank == 0 and (current_iter % print_freq == 0 or current_iter == total_iter):
+                if not show_bar:
+                    logger.info(progress.format(current_iter, epoch, lr, losses, data_time, step_time))
+                record.write(json.dumps({"iter": current_iter, "epoch": epoch, "lr": lr, "losses": losses,
+                                         "data_time": data_time, "step_time": step_time}) + "\n")
+                record.flush()
+                if tb_logger is not None:
+                    for k, v in losses.items():
+                        tb_logger.add_scalar(f"losses/{k}", v, current_iter)
+                    tb_logger.add_scalar("lr", lr, current_iter)
+                    tb_logger.add_scalar("time/data", data_time, current_iter)
+                    tb_logger.add_scalar("time/step", step_time, current_iter)
+            if current_iter % save_freq == 0 or current_iter == total_iter:
+                if rank == 0:
+                    model.save(current_iter)
+                    model.save_training_state(current_iter, epoch, batch_idx)
+                    logger.info(f"saved models and training state at iteration {current_iter}")
+            if val_sets and val_freq and (current_iter % val_freq == 0 or current_iter == total_iter):
+                for key, vopt, vset in val_sets:
+                    name = vopt.get("name", key)
+                    results[name] = model.validation(build_val_loader(vset, vopt), name, current_iter, tb_logger,
+                                                     bool(val_opt.get("save_img", False)))
+            if current_iter >= total_iter:
+                break
+            tick = time.time()
+        epoch, start_batch = epoch + 1, 0
+    if bar is not None:
+        bar.close()
+    if world > 1:
+        _log_weight_agreement(model, logger)
+    if record is not None:
+        record.close()
+    if tb_logger is not None:
+        tb_logger.close()
+    logger.info(f"training done: {current_iter} iterations; models in {opt['path']['models']}")
+    return results
+
+
+def _log_weight_agreement(model, logger) -> None:
+    """After DDP training every rank must hold the same weights; log each rank's checksum to prove it."""
+    import torch.distributed as dist
+
+    from dpmambair.utils.checkpoint import unwrap
+
+    total = torch.zeros(1, dtype=torch.float64)
+    for net in model.trainable.values():
+        for p in unwrap(net).parameters():
+            total += p.detach().double().cpu().abs().sum() + p.detach().double().cpu().sum() * 1e-3
+    sums: List[Any] = [None] * get_dist_info()[1]
+    dist.all_gather_object(sums, float(total.item()))
+    same = all(s == sums[0] for s in sums)
+    logger.info(f"final weight checksums per rank: {sums}; identical across ranks: {same}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    try:
+        opt = parse_options(args.opt, is_train=True, overrides=args.force_yml)
+        train(opt, args)
+    except (OptionError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
