@@ -87,36 +87,6 @@ def latest_training_state(opt: Dict[str, Any]) -> Optional[Path]:
 
 
 # ---- data ------------------------------------------------------------------------------------------
-def progressive_stage(dataset_opt: Dict[str, Any], current_iter: int) -> Tuple[int, int]:
-    """(mini batch size, patch size) at this iteration under Restormer's progressive schedule."""
-    batch = int(dataset_opt.get("batch_size_per_gpu", 1))
-    gt_size = int(dataset_opt.get("gt_size", 0) or 0)
-    iters = dataset_opt.get("iters")
-    if not iters:
-        return batch, gt_size
-    bounds = [sum(iters[: i + 1]) for i in range(len(iters))]
-    stage = next((i for i, b in enumerate(bounds) if current_iter <= b), len(bounds) - 1)
-    return int(dataset_opt["mini_batch_sizes"][stage]), int(dataset_opt["gt_sizes"][stage])
-
-
-def progressive_crop(data: Dict[str, Any], batch: int, patch: int, full_patch: int) -> Dict[str, Any]:
-    """Sub-sample the batch and crop a random aligned patch (same box for lq and gt); uses the
-    training loop's own RNG, which is part of every training state."""
-    n = data["lq"].shape[0]
-    if batch < n:
-        keep = sorted(random.sample(range(n), k=batch))
-        data = {k: (v[keep] if isinstance(v, torch.Tensor) and v.shape[:1] == (n,) else
-                    [v[i] for i in keep] if isinstance(v, list) and len(v) == n else v) for k, v in data.items()}
-    if patch and full_patch and patch < data["lq"].shape[-1]:
-        h, w = data["lq"].shape[-2:]
-        y0 = int((h - patch) * random.random())
-        x0 = int((w - patch) * random.random())
-        for key in ("lq", "gt"):
-            if key in data:
-                data[key] = data[key][..., y0:y0 + patch, x0:x0 + patch]
-    return data
-
-
 def build_train_loader(opt: Dict[str, Any], dataset, sampler: ResumableSampler) -> DataLoader:
     dopt = opt["datasets"]["train"]
     workers = int(dopt.get("num_worker_per_gpu", 0))
@@ -201,7 +171,7 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
     progress = ProgressLine(total_iter, start_iter)
     current_iter = start_iter
     data_time = step_time = 0.0
-    full_patch = int(dsets["train"].get("gt_size", 0) or 0)
+    schedule = data_pkg.ProgressiveSchedule.from_options(dsets["train"], f"{opt['opt_path']}: datasets.train")
     show_bar = rank == 0 and log_opt.get("progress_bar", False)
     bar = None
     if show_bar:
@@ -218,8 +188,8 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
             data_time = time.time() - tick
             current_iter += 1
             batch_idx += 1
-            mini_bs, patch = progressive_stage(dsets["train"], current_iter)
-            data = progressive_crop(data, mini_bs, patch, full_patch)
+            if schedule is not None:  # Restormer's progressive patches; `random` is part of the training state
+                data = data_pkg.crop_batch(data, *schedule.at(current_iter), rng=random)
             model.feed_data(data)
             lr = model.current_lr()  # the rate this iteration uses
             t0 = time.time()
@@ -284,11 +254,13 @@ def _log_weight_agreement(model, logger) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    from dpmambair.data import DatasetError
+
     args = parse_args(argv)
     try:
         opt = parse_options(args.opt, is_train=True, overrides=args.force_yml)
         train(opt, args)
-    except (OptionError, CheckpointError) as err:
+    except (OptionError, CheckpointError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     finally:
