@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import time
@@ -25,16 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 DEFAULT_SIZES = ["1,96,4096,16", "4,192,4096,16", "1,96,16384,16"]
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-
 
 def worker(backend: str, size: str, device: str, repeat: int) -> dict:
     """Run one measurement in this process and return its figures."""
     import torch
 
     from dpmambair.ops import selective_scan
+    from dpmambair.utils.peak_memory import PeakMemory
 
     b, d, length, n = (int(x) for x in size.split(","))
     gen = torch.Generator().manual_seed(0)
@@ -55,10 +50,7 @@ def worker(backend: str, size: str, device: str, repeat: int) -> dict:
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base_cuda = torch.cuda.memory_allocated()
-    base_rss = _rss_kib()
+    peak = PeakMemory(dev)
     fwd, fwdbwd = [], []
     for _ in range(repeat):
         sync()
@@ -74,10 +66,7 @@ def worker(backend: str, size: str, device: str, repeat: int) -> dict:
         del out
         for t in (u, delta, A, B, C, D, z, bias):
             t.grad = None
-    if dev.type == "cuda":
-        peak_mib = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
-    else:
-        peak_mib = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024
+    peak_mib = peak.mib()
     return {"backend": backend, "size": size, "device": device, "fwd_s": min(fwd), "fwdbwd_s": min(fwdbwd),
             "peak_mib": peak_mib, "threads": torch.get_num_threads()}
 

@@ -86,8 +86,9 @@ class Restorer:
                  prototypes: Optional[Dict[str, Any]] = None, tile: Optional[int] = None, tile_overlap: int = 32,
                  self_ensemble: bool = False, device: Union[str, torch.device, None] = "cpu",
                  source: str = "restorer") -> None:
-        if tile is not None and (not isinstance(tile, int) or tile <= 0 or tile % 8):
-            raise RestoreError(f"{source}: 'tile' must be a positive multiple of 8 or null (whole image), got {tile!r}")
+        tile = tile or None  # 0 / null / false: whole image
+        if tile is not None and (not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or tile % 8):
+            raise RestoreError(f"{source}: 'tile' must be a positive multiple of 8, or 0/null for the whole image, got {tile!r}")
         if not isinstance(tile_overlap, int) or tile_overlap < 0 or (tile is not None and tile_overlap > tile - 8):
             raise RestoreError(f"{source}: 'tile_overlap' must be an int in [0, tile - 8], got {tile_overlap!r} (tile {tile})")
         if prompt_source not in ("extractor", "classes"):

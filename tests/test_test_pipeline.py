@@ -1,0 +1,229 @@
+"""test.py end to end on tiny generated sets with a tiny checkpoint: images, CSV/JSON, archiving, errors."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import dpmambair.test as test_mod
+
+from inference_helpers import TASK_NAMES, save_checkpoint, write_pairs
+
+MIXED = "mixed"
+PLAIN = "plain"
+
+
+class FolderPairs(torch.utils.data.Dataset):
+    """Stand-in for the data package: `<dataroot>/{lq,gt}` or, with `tasks`, `<dataroot>/<task>/{lq,gt}`."""
+
+    def __init__(self, opt: Dict[str, Any]) -> None:
+        root = Path(opt["dataroot"])
+        self.items: List[tuple] = []
+        tasks = opt.get("tasks")
+        for t, name in enumerate(tasks or [None]):
+            folder = root / name if name else root
+            for lq in sorted((folder / "lq").glob("*.png")):
+                self.items.append((lq, folder / "gt" / lq.name, t, name))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Dict[str, Any]:
+        lq, gt, t, name = self.items[i]
+
+        def load(p: Path) -> torch.Tensor:
+            img = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+            return torch.from_numpy(img).permute(2, 0, 1).contiguous()
+
+        out = {"lq": load(lq), "gt": load(gt), "lq_path": str(lq), "gt_path": str(gt)}
+        if name:
+            out.update(task=t, task_name=name)
+        return out
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    """A mixed two-task set with odd sizes, a plain set, a self-contained checkpoint and an option file."""
+    for t, name in enumerate(TASK_NAMES):
+        write_pairs(tmp_path / "data" / MIXED / name, [(24, 31), (33, 20)], seed=t)
+    write_pairs(tmp_path / "data" / PLAIN, [(30, 27), (16, 16)], seed=9)
+    ckpt = save_checkpoint(tmp_path / "experiments" / "tiny" / "models" / "net_g_latest.pth")
+    monkeypatch.setattr(test_mod, "build_test_set", lambda dopt, source: FolderPairs(dopt))
+    monkeypatch.chdir(tmp_path)
+    opt = {
+        "name": "tiny_test", "model_type": "DPMambaIRModel", "num_gpu": 0,
+        "datasets": {
+            "test_1": {"name": MIXED, "type": "FolderPairs", "dataroot": str(tmp_path / "data" / MIXED), "tasks": TASK_NAMES},
+            "test_2": {"name": PLAIN, "type": "FolderPairs", "dataroot": str(tmp_path / "data" / PLAIN)},
+        },
+        "path": {"pretrain_network_g": str(ckpt), "strict_load_g": True, "results_root": str(tmp_path / "results")},
+        "val": {"save_img": True, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 0, "test_y_channel": False},
+                                              "ssim": {"type": "calculate_ssim", "crop_border": 0, "test_y_channel": True}}},
+        "tile": 16, "tile_overlap": 8,
+    }
+    return tmp_path, opt, ckpt
+
+
+def write_opt(tmp: Path, opt: Dict[str, Any], name: str = "test_tiny.yml") -> Path:
+    path = tmp / name
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return path
+
+
+def run_main(args: List[str], capsys) -> tuple:
+    with pytest.raises(SystemExit) as info:
+        test_mod.main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return info.value.code or 0, out.out, out.err
+
+
+def test_end_to_end_writes_images_csv_json_and_never_overwrites(setup, capsys):
+    tmp, opt, _ = setup
+    opt_path = write_opt(tmp, opt)
+    code, out, err = run_main(["-opt", str(opt_path)], capsys)
+    assert code == 0, err
+    root = tmp / "results" / "tiny_test"
+    for name in TASK_NAMES:
+        imgs = sorted((root / MIXED / name).glob("*.png"))
+        assert [p.name for p in imgs] == ["000.png", "001.png"]
+    plain = root / PLAIN / "000.png"
+    assert cv2.imread(str(plain)).shape == (30, 27, 3)  # odd size restored at its own size
+
+    with open(root / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["set"], r["task"], r["count"]) for r in rows] == [
+        (MIXED, TASK_NAMES[0], "2"), (MIXED, TASK_NAMES[1], "2"), (MIXED, "average", "2"), (MIXED, "all", "4"),
+        (PLAIN, "all", "2")]
+    assert all(float(r["psnr"]) > 5 and 0 < float(r["ssim"]) <= 1 for r in rows)
+    summary = json.loads((root / "metrics.json").read_text())
+    mixed = summary["sets"][MIXED]
+    per_task = [mixed["tasks"][t]["metrics"]["psnr"] for t in TASK_NAMES]
+    assert mixed["average"]["psnr"] == pytest.approx(sum(per_task) / 2)
+    assert len(mixed["images"]) == 4 and summary["tile"] == 16
+    assert "average" in out and "psnr" in out  # the printed table
+
+    first = (root / "metrics.csv").read_text()
+    code, _, err = run_main(["-opt", str(opt_path), "--force_yml", "val:suffix=second"], capsys)
+    assert code == 0, err
+    archived = [p for p in (tmp / "results").iterdir() if p.name.startswith("tiny_test_archived_")]
+    assert len(archived) == 1
+    assert (archived[0] / "metrics.csv").read_text() == first
+    assert (archived[0] / PLAIN / "000.png").is_file()
+    assert (root / PLAIN / "000_second.png").is_file()
+
+
+def test_tiled_and_whole_results_agree(setup, capsys):
+    tmp, opt, _ = setup
+    code, _, err = run_main(["-opt", str(write_opt(tmp, opt)), "--force_yml", "name=tiled"], capsys)
+    assert code == 0, err
+    code, _, err = run_main(["-opt", str(write_opt(tmp, opt)), "--force_yml", "name=whole", "tile=~"], capsys)
+    assert code == 0, err
+    tiled = json.loads((tmp / "results" / "tiled" / "metrics.json").read_text())["sets"][PLAIN]["metrics"]["psnr"]
+    whole = json.loads((tmp / "results" / "whole" / "metrics.json").read_text())["sets"][PLAIN]["metrics"]["psnr"]
+    assert abs(tiled - whole) < 0.5
+
+
+def one_line_error(setup, capsys, overrides: List[str], *needles: str) -> str:
+    tmp, opt, _ = setup
+    code, _, err = run_main(["-opt", str(write_opt(tmp, opt)), "--force_yml", *overrides], capsys)
+    assert code == 2
+    line = err.strip()
+    assert "\n" not in line and line.startswith("error:"), err
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+def test_missing_pretrain_network_g(setup, capsys):
+    one_line_error(setup, capsys, ["path:pretrain_network_g=~"], "path.pretrain_network_g")
+
+
+def test_missing_checkpoint_file(setup, capsys):
+    one_line_error(setup, capsys, ["path:pretrain_network_g=nowhere/net_g.pth"], "nowhere/net_g.pth", "not found")
+
+
+def test_unknown_metric_type(setup, capsys):
+    one_line_error(setup, capsys, ["val:metrics:psnr:type=calculate_psnrr"], "val.metrics.psnr", "calculate_psnrr")
+    assert not (setup[0] / "results" / "tiny_test").exists()  # nothing started
+
+
+def test_mismatched_checkpoint_strict(setup, capsys):
+    tmp, opt, ckpt = setup
+    obj = torch.load(ckpt, weights_only=False)
+    obj["params"].pop("output.weight")
+    torch.save(obj, ckpt)
+    one_line_error(setup, capsys, ["name=strict"], str(ckpt), "output.weight")
+    code, _, err = run_main(["-opt", str(write_opt(tmp, opt)), "--force_yml", "path:strict_load_g=false"], capsys)
+    assert code == 0, err
+
+
+def test_results_folder_under_a_file(setup, capsys):
+    blocker = setup[0] / "blocker"
+    blocker.write_text("a file, not a folder")
+    one_line_error(setup, capsys, [f"path:results_root={blocker}"], "cannot write the results folder", str(blocker))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_unwritable_results_folder(setup, capsys):
+    tmp = setup[0]
+    locked = tmp / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        one_line_error(setup, capsys, [f"path:results_root={locked}"], "cannot write the results folder", str(locked))
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_gpu_requested_on_cpu_falls_back_with_a_warning(setup, capsys):
+    tmp, opt, _ = setup
+    opt = dict(opt, num_gpu=1, datasets={"test_2": opt["datasets"]["test_2"]})
+    code, out, err = run_main(["-opt", str(write_opt(tmp, opt))], capsys)
+    assert code == 0, err
+    assert "no CUDA device" in out + err and "CPU" in out + err
+
+
+def test_no_test_sets(setup, capsys):
+    tmp, opt, _ = setup
+    opt = dict(opt, datasets={"train": opt["datasets"]["test_2"]})
+    code, _, err = run_main(["-opt", str(write_opt(tmp, opt))], capsys)
+    assert code == 2 and "datasets.test_1" in err
+
+
+def test_with_the_data_package(tmp_path, monkeypatch, capsys):
+    """The real dataset registry (colleague's dpmambair.data), when it provides PairedImageDataset."""
+    data_pkg = pytest.importorskip("dpmambair.data")
+    if not hasattr(data_pkg, "build_dataset"):
+        pytest.skip("dpmambair.data.build_dataset not written yet")
+    from dpmambair.utils.registry import DATASET_REGISTRY
+
+    if DATASET_REGISTRY.find("PairedImageDataset") is None:
+        pytest.skip("PairedImageDataset not registered yet")
+    write_pairs(tmp_path / "pairs", [(20, 28), (19, 24)])
+    ckpt = save_checkpoint(tmp_path / "net_g.pth")
+    monkeypatch.chdir(tmp_path)
+    opt = {"name": "real_data", "model_type": "DPMambaIRModel", "num_gpu": 0,
+           "datasets": {"test_1": {"name": "pairs", "type": "PairedImageDataset", "phase": "test",
+                                   "dataroot_lq": str(tmp_path / "pairs" / "lq"), "dataroot_gt": str(tmp_path / "pairs" / "gt"),
+                                   "io_backend": {"type": "disk"}}},
+           "path": {"pretrain_network_g": str(ckpt)}}
+    code, _, err = run_main(["-opt", str(write_opt(tmp_path, opt))], capsys)
+    assert code == 0, err
+    assert len(list((tmp_path / "results" / "real_data" / "pairs").glob("*.png"))) == 2
+
+
+def test_colliding_file_names_get_their_folders_as_prefix(tmp_path):
+    used: set = set()
+    names = [test_mod._image_path(tmp_path, p, "", used).name for p in
+             ["d/GOPR1/blur/000001.png", "d/GOPR2/blur/000001.png", "d/GOPR2/blur/000002.png", "d/GOPR1/blur/000001.png"]]
+    assert names == ["000001.png", "blur_000001.png", "000002.png", "GOPR1_blur_000001.png"]
