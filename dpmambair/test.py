@@ -3,7 +3,8 @@
 Restores every image of every `datasets.test_*` set with the restorer in `path.pretrain_network_g`
 (tiled and/or self-ensembled when the option file says so), writes the images under
 `<results_root>/<name>/<set>/` (per task in a sub-folder for mixed sets), and reports PSNR/SSIM per set,
-per task (when the samples carry `task_name`) and their average, printed as a table and written as
+per task (when the samples carry `task_name`) and their average (with `val.score_input: true` also the
+degraded input's scores, `input_psnr` ...), printed as a table and written as
 `<results_root>/<name>/metrics.csv` and `metrics.json`. An existing results folder of the same name is
 renamed with a timestamp first, never overwritten.
 
@@ -169,8 +170,12 @@ def _image_path(folder: Path, src: str, suffix: str, used: set) -> Path:
 
 # ---- one test set ------------------------------------------------------------------------------------
 def evaluate_set(restorer, loader: DataLoader, set_name: str, out_dir: Optional[Path], suffix: str,
-                 scorers: Dict[str, Callable[..., float]], logger) -> Dict[str, Any]:
-    """Restore and score one set; returns {'count', 'metrics', 'tasks', 'average', 'images', 'seconds'}."""
+                 scorers: Dict[str, Callable[..., float]], logger, score_input: bool = False) -> Dict[str, Any]:
+    """Restore and score one set; returns {'count', 'metrics', 'tasks', 'average', 'images', 'seconds'}.
+
+    With `score_input` every metric is also computed on the degraded input (as `input_<metric>`), so a
+    table shows what the restorer gained over doing nothing.
+    """
     per_image: List[Dict[str, Any]] = []
     used: set = set()
     seconds = 0.0
@@ -197,12 +202,19 @@ def evaluate_set(restorer, loader: DataLoader, set_name: str, out_dir: Optional[
             if gt_img.shape != out_img.shape:
                 raise OptionError(f"{set_name}: {lq_path}: restored size {out_img.shape[:2]} differs from the ground "
                                   f"truth's {gt_img.shape[:2]}")
+            lq_img = tensor_to_uint8(lq[0]) if score_input else None
+            if lq_img is not None and lq_img.shape != gt_img.shape:
+                raise OptionError(f"{set_name}: {lq_path}: input size {lq_img.shape[:2]} differs from the ground truth's "
+                                  f"{gt_img.shape[:2]}; val.score_input needs aligned pairs")
             for name, score in scorers.items():
                 row[name] = score(out_img, gt_img)
+                if lq_img is not None:
+                    row[f"input_{name}"] = score(lq_img, gt_img)
         per_image.append(row)
         logger.info(f"{set_name} [{len(per_image)}/{len(loader)}] {stem}"
                     + "".join(f" {k} {row[k]:.4f}" for k in scorers if k in row))
-    return summarise(per_image, list(scorers), seconds)
+    names = list(scorers) + ([f"input_{n}" for n in scorers] if score_input else [])
+    return summarise(per_image, names, seconds)
 
 
 def summarise(rows: List[Dict[str, Any]], metric_names: List[str], seconds: float = 0.0) -> Dict[str, Any]:
@@ -303,6 +315,7 @@ def _run_sets(opt: Dict[str, Any], restorer, datasets: List[tuple], scorers: Dic
                 f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
                 f"{'on' if restorer.self_ensemble else 'off'}")
     save_img = bool(val_opt.get("save_img", True))
+    score_input = bool(val_opt.get("score_input", False))
     suffix = str(val_opt.get("suffix") or "")
     results: Dict[str, Dict[str, Any]] = OrderedDict()
     for key, dopt, dataset in datasets:
@@ -311,9 +324,10 @@ def _run_sets(opt: Dict[str, Any], restorer, datasets: List[tuple], scorers: Dic
             raise OptionError(f"{source}: two test sets are named '{set_name}'; give them different 'name' keys")
         loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=int(dopt.get("num_worker_per_gpu", 0) or 0))
         logger.info(f"testing {set_name}: {len(dataset)} images")
-        results[set_name] = evaluate_set(restorer, loader, set_name, root if save_img else None, suffix, scorers, logger)
+        results[set_name] = evaluate_set(restorer, loader, set_name, root if save_img else None, suffix, scorers, logger,
+                                         score_input)
 
-    names = list(scorers)
+    names = list(scorers) + ([f"input_{n}" for n in scorers] if score_input else [])
     rows = result_rows(results)
     summary = {"name": opt["name"], "opt_path": source, "checkpoint": str(ckpt), "device": str(restorer.device),
                "tile": restorer.tile, "tile_overlap": restorer.tile_overlap, "self_ensemble": restorer.self_ensemble,

@@ -227,3 +227,25 @@ def test_colliding_file_names_get_their_folders_as_prefix(tmp_path):
     names = [test_mod._image_path(tmp_path, p, "", used).name for p in
              ["d/GOPR1/blur/000001.png", "d/GOPR2/blur/000001.png", "d/GOPR2/blur/000002.png", "d/GOPR1/blur/000001.png"]]
     assert names == ["000001.png", "blur_000001.png", "000002.png", "GOPR1_blur_000001.png"]
+
+
+def test_score_input_reports_the_degraded_inputs_scores(setup, capsys):
+    """val.score_input adds input_<metric> columns equal to the metric of the untouched input."""
+    from dpmambair.metrics import calculate_psnr
+
+    tmp, opt, _ = setup
+    opt["val"]["score_input"] = True
+    code, out, err = run_main(["-opt", str(write_opt(tmp, opt))], capsys)
+    assert code == 0, err
+    root = tmp / "results" / "tiny_test"
+    with open(root / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["input_psnr"] and r["input_ssim"] for r in rows)
+    images = json.loads((root / "metrics.json").read_text())["sets"][PLAIN]["images"]
+    for row in images:
+        lq_path = Path(row["image"])
+        lq = cv2.imread(str(lq_path))
+        gt = cv2.imread(str(lq_path.parent.parent / "gt" / lq_path.name))
+        assert row["input_psnr"] == pytest.approx(calculate_psnr(lq, gt), abs=1e-6)
+        assert row["input_psnr"] != pytest.approx(row["psnr"])  # the restorer changed the image
+    assert "input_psnr" in out

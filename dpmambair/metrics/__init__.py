@@ -11,6 +11,9 @@ from dpmambair.utils.registry import METRIC_REGISTRY
 
 _modules = import_modules_with_suffix(__file__, __name__, "_metric")
 
+from dpmambair.metrics.lpips_metric import calculate_lpips  # noqa: E402  (BasicSR-style direct imports)
+from dpmambair.metrics.psnr_ssim_metric import calculate_psnr, calculate_ssim  # noqa: E402
+
 # keys an option block may carry that describe the metric rather than parameterise it (BasicSR's `better`)
 DESCRIPTIVE_KEYS = frozenset({"type", "better"})
 
