@@ -1,7 +1,7 @@
 """Degradation extractor E: degraded image → 512-d degradation embedding D (paper section 3.4, Fig. 3b)."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -91,11 +91,16 @@ class DegradationExtractor(nn.Module):
     one batch mixes degradations and each image's embedding must depend on that image only.
     """
 
-    def __init__(self, version: str = "normal", in_channels: int = 3, embed_dim: int = 512, theta: float = 0.7) -> None:
+    def __init__(self, version: str = "normal", in_channels: int = 3, embed_dim: int = 512, theta: float = 0.7,
+                 width: Optional[int] = None) -> None:
         super().__init__()
         if version not in VERSIONS:
             raise ValueError(f"DegradationExtractor: 'version' must be one of {', '.join(VERSIONS)}, got '{version}'")
-        cfg = VERSIONS[version]
+        cfg = dict(VERSIONS[version])
+        if width is not None:  # the CPU demo's small extractor: the version's depth at a smaller base width
+            if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+                raise ValueError(f"DegradationExtractor: 'width' must be a positive int or null (the version's), got {width!r}")
+            cfg["width"] = width
         self.version, self.in_channels, self.embed_dim = version, in_channels, embed_dim
 
         def branch(conv: Callable[..., nn.Module], dilation: int = 1) -> ExtractorBranch:
