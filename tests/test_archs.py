@@ -277,3 +277,25 @@ def test_bad_shapes_raise_value_errors_naming_the_argument():
         DPSSM(8, scan="four-way")
     with pytest.raises(ValueError, match="'version'"):
         build_network(dict(type="DegradationExtractor", version="huge"))
+
+
+def test_zero_output_init_starts_as_the_identity_and_still_learns():
+    net = tiny(output_init="zero")
+    x = torch.rand(2, 3, 13, 18)
+    torch.testing.assert_close(run(net, x, torch.randn(2, EMBED)), x)
+    # the output conv gets a gradient at once, so training moves it off the identity
+    net.train()
+    net(x, torch.randn(2, EMBED)).sub(torch.rand_like(x)).abs().mean().backward()
+    assert net.output.weight.grad.abs().sum() > 0
+    assert not torch.allclose(run(tiny(), x, torch.randn(2, EMBED)), x)  # the default init is not the identity
+
+
+def test_width_override_shrinks_the_extractor():
+    small = build_network({"type": "DegradationExtractor", "version": "normal", "width": 8})
+    normal = build_network({"type": "DegradationExtractor", "version": "normal"})
+    assert count_params(small) < count_params(normal)
+    assert small(torch.rand(1, 3, 24, 24)).shape == (1, 512)
+    with pytest.raises(ValueError, match="width"):
+        build_network({"type": "DegradationExtractor", "width": 0})
+    with pytest.raises(ValueError, match="output_init"):
+        tiny(output_init="ones")

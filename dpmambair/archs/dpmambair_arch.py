@@ -45,7 +45,7 @@ class DPMambaIR(nn.Module):
                  dt_rank: Union[int, str] = "auto", embed_dim: int = 512, prompt_delta: bool = True,
                  prompt_B: bool = True, prompt_C: bool = True, heb: bool = True, scan: str = "single",
                  insertion: str = "modulate", prompt_source: str = "extractor", num_tasks: int = 7,
-                 prompt_hidden: int = 32, scan_backend: str = "auto") -> None:
+                 prompt_hidden: int = 32, scan_backend: str = "auto", output_init: str = "default") -> None:
         super().__init__()
         if len(num_blocks) != 4 or not all(isinstance(n, int) and n >= 0 for n in num_blocks):
             raise ValueError(f"DPMambaIR: 'num_blocks' must be 4 non-negative ints (levels 1-3 and bottleneck), got {num_blocks!r}")
@@ -82,6 +82,10 @@ class DPMambaIR(nn.Module):
         self.decoder_level1 = stage(dim * 2, num_blocks[0])
         self.refinement = stage(dim * 2, num_refinement_blocks)
         self.output = nn.Conv2d(dim * 2, out_channels, 3, padding=1, bias=False)
+        if output_init not in ("default", "zero"):
+            raise ValueError(f"DPMambaIR: 'output_init' must be 'default' or 'zero', got {output_init!r}")
+        if output_init == "zero":  # starts as the identity map (global residual): short runs begin at the input's PSNR
+            nn.init.zeros_(self.output.weight)
 
         # No prompt in use → no embedding table either (unused parameters would break DDP).
         self.uses_embedding = insertion != "modulate" or bool(prompt_delta or prompt_B or prompt_C)
