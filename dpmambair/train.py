@@ -91,7 +91,7 @@ def build_train_loader(opt: Dict[str, Any], dataset, sampler: ResumableSampler) 
     dopt = opt["datasets"]["train"]
     workers = int(dopt.get("num_worker_per_gpu", 0))
     return DataLoader(SeededDataset(dataset), batch_size=sampler.batch_size, sampler=sampler, num_workers=workers,
-                      drop_last=True, pin_memory=torch.cuda.is_available(),
+                      drop_last=True, pin_memory=bool(dopt.get("pin_memory", torch.cuda.is_available())),
                       persistent_workers=False, prefetch_factor=dopt.get("prefetch_factor", 2) if workers else None)
 
 

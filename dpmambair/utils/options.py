@@ -15,7 +15,7 @@ import yaml
 TOP_LEVEL_KEYS = frozenset({
     "name", "model_type", "scale", "num_gpu", "manual_seed", "is_train", "datasets", "network_g", "network_de",
     "network_r", "path", "train", "val", "logger", "dist_params", "dist", "tile", "tile_overlap", "self_ensemble",
-    "deterministic", "opt_path", "inherit",
+    "deterministic", "find_unused_parameters", "opt_path", "inherit",
 })
 REQUIRED_KEYS = ("name", "model_type")
 
@@ -129,7 +129,7 @@ def parse_options(path: str | Path, is_train: bool = True, overrides: Optional[I
     opt = copy.deepcopy(opt)
     opt["opt_path"] = str(path)
     opt["is_train"] = is_train
-    opt.setdefault("num_gpu", 0)
+    opt.setdefault("num_gpu", "auto")  # as every shipped file says: a GPU when PyTorch sees one
     opt.setdefault("manual_seed", 0)
     opt.setdefault("path", {})
     opt.setdefault("datasets", {})
