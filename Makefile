@@ -1,10 +1,10 @@
-# `make test` works on a fresh clone: it creates .venv when missing, installs, and runs pytest.
+# `make test` and `make demo` work on a fresh clone: they create .venv when missing and install first.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench clean
+.PHONY: install test demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# the whole method end to end on scikit-image's bundled photos, CPU only, about 15 minutes on 2 cores
+demo: $(STAMP)
+	$(PY) scripts/demo.py
 
 bench: $(STAMP)
 	$(PY) scripts/bench_scan.py

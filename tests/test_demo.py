@@ -1,0 +1,61 @@
+"""`make demo`'s pipeline (scripts/demo.py) at test size: data → stage 1 → stage 2 → test → table and figure."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location("demo_script", REPO / "scripts" / "demo.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_smoke_pipeline_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    demo = load_demo()
+    assert demo.main(["--smoke", "--skip-embeddings"]) == 0
+    out = capsys.readouterr().out
+
+    from dpmambair.data import TASKS
+
+    # both stages trained through train.py and left their models; the test used them
+    assert (tmp_path / "experiments" / "demo_stage1_extractor" / "models" / "net_de_latest.pth").is_file()
+    assert (tmp_path / "experiments" / "demo_stage2_dpmambair" / "models" / "net_g_latest.pth").is_file()
+    assert list((tmp_path / "tb_logger" / "demo_stage2_dpmambair").glob("events.out.tfevents.*"))
+    summary = json.loads((tmp_path / "results" / "demo" / "demo_summary.json").read_text())
+    assert [r["task"] for r in summary["rows"]] == list(TASKS) + ["average"]
+    for r in summary["rows"]:
+        assert r["gain_psnr"] == pytest.approx(r["psnr"] - r["input_psnr"])
+    avg = summary["rows"][-1]
+    assert avg["psnr"] == pytest.approx(sum(r["psnr"] for r in summary["rows"][:-1]) / len(TASKS))
+    # the printed report: every type, the TensorBoard command, where the figure is
+    for task in TASKS:
+        assert task in out
+    assert "tensorboard --logdir" in out and "comparison.png" in out
+    fig = cv2.imread(str(tmp_path / "results" / "demo" / "comparison.png"))
+    assert fig is not None and fig.shape[0] > 7 * 32  # seven rows of tiles
+    # restored images of the held-out split were written by test.py
+    assert len(list((tmp_path / "results" / "demo_test" / "demo-test").rglob("*.png"))) == len(TASKS)
+
+    # a second demo never overwrites the first one's experiments: they are archived
+    assert demo.main(["--smoke", "--skip-embeddings"]) == 0
+    assert list((tmp_path / "experiments").glob("demo_stage2_dpmambair_archived_*"))
+
+
+def test_gain_table_formats_every_row():
+    demo = load_demo()
+    metrics = {"psnr": 20.0, "input_psnr": 15.0, "ssim": 0.8, "input_ssim": 0.6}
+    summary = {"sets": {"demo-test": {"tasks": {"noise": {"metrics": metrics}}, "average": metrics}}}
+    rows = demo.gain_table(summary)
+    assert [r["task"] for r in rows] == ["noise", "average"]
+    assert rows[0]["gain_psnr"] == pytest.approx(5.0) and rows[0]["gain_ssim"] == pytest.approx(0.2)
+    text = demo.format_gain_table(rows)
+    assert "+5.00" in text and "noise" in text
