@@ -13,12 +13,31 @@ from .dist import get_dist_info
 LOGGER_NAME = "dpmambair"
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` is at the time of each record, not the one at creation.
+
+    Why: the logger outlives a run; a program (or test harness, or notebook) that swaps sys.stdout
+    between two runs in one process must still see the second run's lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; the property ignores it
+        pass
+
+
 def get_logger(log_file: Optional[str | Path] = None, level: int = logging.INFO) -> logging.Logger:
     """The package logger: console and (on rank 0) a file; other ranks only log errors."""
     logger = logging.getLogger(LOGGER_NAME)
     rank, _ = get_dist_info()
     if not any(isinstance(h, logging.StreamHandler) and getattr(h, "_dpm", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler._dpm = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         logger.addHandler(handler)
