@@ -1,21 +1,18 @@
 """`make demo`'s pipeline (scripts/demo.py) at test size: data → stage 1 → stage 2 → test → table and figure."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
+
 
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location("demo_script", REPO / "scripts" / "demo.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("demo")
 
 
 def test_smoke_pipeline_end_to_end(tmp_path, monkeypatch, capsys):

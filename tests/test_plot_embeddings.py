@@ -18,25 +18,16 @@ from dpmambair.metrics.embedding_metrics import (loo_nearest_neighbour_accuracy,
                                                  pairwise_distances, silhouette_score)
 from dpmambair.models.embedding_analysis import check_projection, load_extractor, project_2d
 
+from conftest import load_script  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DE = {"type": "DegradationExtractor", "version": "normal", "width": 8, "embed_dim": 16}
 SMALL = ["--crops", "1", "--crop-size", "32", "--short-side", "40", "--severities", "0.3", "0.9", "--batch-size", "16"]
 
 
-@pytest.fixture
-def one_thread():
-    """A tiny extractor gains nothing from threads, and on 2 busy cores thread barriers cost more than the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("plot_embeddings", ROOT / "scripts" / "plot_embeddings.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("plot_embeddings")
 
 
 def _tiny_extractor(path: Path) -> Path:

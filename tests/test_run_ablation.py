@@ -2,7 +2,6 @@
 and a whole table runs end to end at a tiny scale (stage 1 trained on demand, reuse, archiving, Markdown/JSON)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,27 +11,16 @@ import yaml
 from dpmambair.ablation import TABLES, config_key, experiment_status, plan_rows, read_row_overrides, row_options
 from dpmambair.utils.options import OptionError, load_with_inheritance
 
+from conftest import load_script  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 ABLATION = ROOT / "options" / "ablation"
 TASKS7 = ["lowlight", "snow", "rain", "fog", "jpeg", "noise", "blur"]
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks gain nothing from threads, and on 2 busy cores thread barriers cost more than the work."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("run_ablation", ROOT / "scripts" / "run_ablation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_ablation")
 
 
 def _base():
