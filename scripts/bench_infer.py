@@ -11,9 +11,12 @@ HEB pooling see the whole image.
 
     python scripts/bench_infer.py                                   # 2048², tile 512 / overlap 32, allinone
     python scripts/bench_infer.py --size 1024 --net-opt dim=16      # a narrower network (say so when reporting)
+    python scripts/bench_infer.py --size 1024 --weights experiments/demo_stage2_dpmambair/models/net_g_latest.pth
 
 On a 2-core CPU the default model takes minutes per 512² tile (see the printed estimate); use --net-opt
-for a quicker, narrower variant and report which one was measured.
+for a quicker, narrower variant and report which one was measured. With --weights, a *trained* restorer
+checkpoint is measured instead, on a real photograph (scikit-image's astronaut, resized to size×size) degraded
+by `--degradation` at `--severity`, so the PSNR lines are those of real restoration.
 """
 from __future__ import annotations
 
@@ -68,23 +71,59 @@ def synthetic_pair(size: int, seed: int = 0):
     return lq, gt
 
 
-def worker(nets: Dict[str, Any], size: int, tile: Optional[int], overlap: int, device: str, save: Optional[str]) -> dict:
-    """One measurement in this process: build, warm up, then embed + restore the whole image once."""
+def photo_pair(size: int, degradation: str, severity: float, seed: int = 0):
+    """scikit-image's astronaut resized to size×size (clean) and its degraded version, both (1, 3, size, size)."""
+    import cv2
     import numpy as np
+    import torch
+
+    from dpmambair.data.degradations import degrade
+    from dpmambair.data.demo import load_photo
+
+    gt = cv2.resize(load_photo("astronaut"), (size, size), interpolation=cv2.INTER_CUBIC).clip(0.0, 1.0)
+    lq, _ = degrade(gt, degradation, severity=severity, rng=np.random.default_rng(seed))
+
+    def tensor(a: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1)[None]
+
+    return tensor(lq), tensor(gt)
+
+
+def measured_pair(args: argparse.Namespace):
+    """The (lq, gt) pair a run measures: a degraded photo with --weights, else the synthetic pair."""
+    if args.weights:
+        return photo_pair(args.size, args.degradation, args.severity)
+    return synthetic_pair(args.size)
+
+
+def build_restorer(nets: Dict[str, Any], weights: Optional[str], tile: Optional[int], overlap: int, device: str):
+    """The restorer under test: a trained checkpoint (`weights`), else random weights from the option file."""
     import torch
 
     from dpmambair.archs import build_network
     from dpmambair.models.restorer import Restorer
-    from dpmambair.utils.peak_memory import PeakMemory
 
+    if weights:
+        return Restorer.from_checkpoint(weights, device=device, tile=tile, tile_overlap=overlap)
     torch.manual_seed(0)
     net_g = build_network(nets["network_g"], "network_g")
     uses = getattr(net_g, "uses_embedding", False) and nets["network_g"].get("prompt_source", "extractor") == "extractor"
     net_de = build_network(nets["network_de"], "network_de") if uses else None
-    restorer = Restorer(net_g, net_de, tile=tile, tile_overlap=overlap, device=device)
+    return Restorer(net_g, net_de, tile=tile, tile_overlap=overlap, device=device)
+
+
+def worker(args: argparse.Namespace, nets: Dict[str, Any], tile: Optional[int]) -> dict:
+    """One measurement in this process: build, warm up, then embed + restore the whole image once."""
+    import numpy as np
+    import torch
+
+    from dpmambair.utils.peak_memory import PeakMemory
+
+    restorer = build_restorer(nets, args.weights, tile, args.tile_overlap, args.device)
+    net_g = restorer.net_g
     task = 0 if restorer.prompt_source == "classes" else None
     dev = restorer.device
-    lq, _ = synthetic_pair(size)
+    lq, _ = measured_pair(args)
     restorer(torch.rand(1, 3, 64, 64), task=task)  # warm-up: thread pools, kernels
     lq = lq.to(dev)
 
@@ -102,8 +141,8 @@ def worker(nets: Dict[str, Any], size: int, tile: Optional[int], overlap: int, d
     sync()
     t2 = time.perf_counter()
     peak_mib = peak.mib()
-    if save:
-        np.save(save, out[0].float().cpu().numpy())
+    if args.save:
+        np.save(args.save, out[0].float().cpu().numpy())
     params = sum(p.numel() for p in net_g.parameters())
     return {"embed_s": t1 - t0, "restore_s": t2 - t1, "peak_mib": peak_mib, "threads": torch.get_num_threads(),
             "params_m": params / 1e6, "device": str(dev)}
@@ -126,6 +165,9 @@ def main() -> None:
     parser.add_argument("--net-opt", dest="net_opt", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override network_g options, e.g. dim=16 'num_blocks=[1,1,1,1]'")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--weights", help="a trained restorer checkpoint (net_g_*.pth) to measure instead of random weights")
+    parser.add_argument("--degradation", default="noise", help="with --weights: degradation of the test photo (default noise)")
+    parser.add_argument("--severity", type=float, default=0.5, help="with --weights: its severity in [0, 1] (default 0.5)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -133,15 +175,28 @@ def main() -> None:
     from dpmambair.models.restorer import RestoreError, resolve_device
     from dpmambair.utils.options import OptionError
 
+    from dpmambair.data import DatasetError
+    from dpmambair.data.degradations import parse_types
+    from dpmambair.data.tasks import UnknownTaskError
+    from dpmambair.utils.checkpoint import CheckpointError
+
     try:
-        nets = network_options(args.opt, args.net_opt)
+        nets = {} if args.weights else network_options(args.opt, args.net_opt)
         resolve_device(args.device)
-    except (OptionError, RestoreError) as err:
+        if args.weights:
+            if args.net_opt:
+                raise OptionError("--net-opt: not with --weights (the checkpoint fixes the network)")
+            if not Path(args.weights).is_file():
+                raise OptionError(f"--weights: no such file '{args.weights}'")
+            parse_types(args.degradation)
+            if not 0.0 <= args.severity <= 1.0:
+                raise OptionError(f"--severity: must lie in [0, 1], got {args.severity}")
+        if args.worker:
+            tile = args.tile if args.worker == "tiled" else None
+            print(json.dumps(worker(args, nets, tile)))
+            return
+    except (OptionError, RestoreError, CheckpointError, DatasetError, UnknownTaskError) as err:
         sys.exit(f"bench_infer.py: {err}")
-    if args.worker:
-        tile = args.tile if args.worker == "tiled" else None
-        print(json.dumps(worker(nets, args.size, tile, args.tile_overlap, args.device, args.save)))
-        return
     if args.tile % 8 or not 0 <= args.tile_overlap <= args.tile - 8:
         sys.exit(f"bench_infer.py: --tile must be a multiple of 8 and --tile_overlap in [0, tile - 8], got {args.tile}/{args.tile_overlap}")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -151,11 +206,15 @@ def main() -> None:
     from dpmambair.models.inference import tile_starts
 
     n_tiles = len(tile_starts(args.size + (-args.size) % 8, min(args.tile, args.size + (-args.size) % 8), args.tile_overlap)) ** 2
-    print(f"inference benchmark: {args.size}x{args.size} RGB, fp32, device={args.device}, RANDOM WEIGHTS (no checkpoint: "
-          "time and memory are the model's, output quality is not)")
-    print(f"network_g ({args.opt}{', overridden: ' + ' '.join(args.net_opt) if args.net_opt else ''}): "
-          f"{json.dumps(nets['network_g'], separators=(',', ':'))}")
-    print(f"network_de: {json.dumps(nets['network_de'], separators=(',', ':'))}")
+    if args.weights:
+        print(f"inference benchmark: {args.size}x{args.size} RGB, fp32, device={args.device}, trained weights {args.weights}, "
+              f"on skimage's astronaut degraded by {args.degradation} at severity {args.severity}")
+    else:
+        print(f"inference benchmark: {args.size}x{args.size} RGB, fp32, device={args.device}, RANDOM WEIGHTS (no checkpoint: "
+              "time and memory are the model's, output quality is not)")
+        print(f"network_g ({args.opt}{', overridden: ' + ' '.join(args.net_opt) if args.net_opt else ''}): "
+              f"{json.dumps(nets['network_g'], separators=(',', ':'))}")
+        print(f"network_de: {json.dumps(nets['network_de'], separators=(',', ':'))}")
     print(f"tiled = {n_tiles} tiles of {args.tile} with overlap {args.tile_overlap}; memory = peak above networks + input "
           f"({'CUDA allocator' if args.device.startswith('cuda') else 'resident set of a fresh process'})")
     print(f"{'mode':>6} {'embed s':>9} {'restore s':>10} {'total s':>9} {'peak MiB':>10}")
@@ -167,6 +226,8 @@ def main() -> None:
                    "--tile_overlap", str(args.tile_overlap), "--device", args.device, "--worker", mode, "--save", save]
             if args.net_opt:
                 cmd += ["--net-opt", *args.net_opt]
+            if args.weights:
+                cmd += ["--weights", args.weights, "--degradation", args.degradation, "--severity", str(args.severity)]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
                 tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit status {res.returncode}"
@@ -184,9 +245,10 @@ def main() -> None:
             import numpy as np
 
             whole, tiled = np.load(saved["whole"]), np.load(saved["tiled"])
-            lq, gt = synthetic_pair(args.size)
+            lq, gt = measured_pair(args)
             lq, gt = lq[0].numpy(), gt[0].numpy()
             w_res, t_res = results["whole"], results["tiled"]
+            whole, tiled = whole.clip(0.0, 1.0), tiled.clip(0.0, 1.0)  # as saved images are
             print(f"tiled vs whole: PSNR {psnr(tiled, whole):.2f} dB between the outputs, max |diff| "
                   f"{float(np.abs(tiled - whole).max()):.4f}; against the clean image {psnr(whole, gt):.3f} dB whole, "
                   f"{psnr(tiled, gt):.3f} dB tiled (difference {psnr(tiled, gt) - psnr(whole, gt):+.3f} dB; the input: "
