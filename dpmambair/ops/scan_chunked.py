@@ -18,8 +18,10 @@ chunk length only trades memory for speed. Only the state at each chunk start is
 backward, never a (b, d, l, n) tensor. The backward recomputes a chunk's states and solves the
 adjoint recurrence g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1} the same way, chunk by chunk from the end.
 
-Internal layout of a chunk: (b, g, dg, L, K, n) with L positions per segment and K segments, so
-that one step of a segment loop is a contiguous slice.
+Internal layout of a chunk: (b, g, L, K, n, dg) with L positions per segment and K segments, so
+that one step of a segment loop is a contiguous slice. The channels dg are innermost, not the state
+n: a product of a per-channel factor (Δ, Δu) with a per-state one (A, B) then runs along the long
+channel axis, which a CPU vectorises far better than a short n (6-7x faster at n = 8).
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ def _effective_delta(delta: Tensor, delta_bias: Optional[Tensor], delta_softplus
 
 
 def _to_seg(x: Tensor, K: int, L: int) -> Tensor:
-    """(b, g, dg, T) → (b, g, L, K, dg): position t = k·L + j goes to [j, k]; zero-padded to K·L."""
+    """(b, g, c, T) → (b, g, L, K, c): position t = k·L + j goes to [j, k]; zero-padded to K·L."""
     pad = K * L - x.shape[-1]
     if pad:
         x = F.pad(x, (0, pad))
@@ -70,7 +72,7 @@ def _to_seg(x: Tensor, K: int, L: int) -> Tensor:
 
 
 def _from_seg(x: Tensor, T: int) -> Tensor:
-    """(b, g, L, K, dg) → (b, g, dg, T), dropping the padding."""
+    """(b, g, L, K, c) → (b, g, c, T), dropping the padding."""
     return x.permute(0, 1, 4, 3, 2).flatten(-2)[..., :T]
 
 
@@ -96,22 +98,24 @@ class _Workspace:
 
 
 class _Chunk:
-    """One chunk's inputs in segment layout (b, g, L, K, dg[, n]), shared by forward and backward.
+    """One chunk's inputs in segment layout, shared by forward and backward.
 
-    L positions per segment, K segments; one step of a segment loop is the contiguous slice [:, :, j].
+    Per channel (b, g, L, K, dg), per state (b, g, L, K, n), states (b, g, L, K, n, dg), A given as
+    (g, n, dg); L positions per segment, K segments; one step of a segment loop is the contiguous
+    slice [:, :, j].
     """
 
     def __init__(self, dt: Tensor, u: Tensor, B: Tensor, A: Tensor, segment: int) -> None:
         self.T = T = dt.shape[-1]
         self.L = L = min(segment, T)
         self.K = K = -(-T // L)
-        g, dg, n = A.shape
-        self.A6 = A.view(1, g, 1, 1, dg, n)
+        g, n, dg = A.shape
+        self.A6 = A.view(1, g, 1, 1, n, dg)
         self.dt = _to_seg(dt, K, L)
         self.u = _to_seg(u, K, L)
         self.dtu = self.dt * self.u
-        self.B = _to_seg(B, K, L).unsqueeze(-2)  # (b, g, L, K, 1, n)
-        self.shape = (dt.shape[0], g, L, K, dg, n)
+        self.B = _to_seg(B, K, L)
+        self.shape = (dt.shape[0], g, L, K, n, dg)
 
     def seg(self, x: Tensor) -> Tensor:
         return _to_seg(x, self.K, self.L)
@@ -121,11 +125,11 @@ class _Chunk:
 
     def decays(self, out: Tensor) -> Tensor:
         """exp(Δ A) per step, exponent clamped at LOG_DECAY_MIN (see above)."""
-        return torch.mul(self.dt.unsqueeze(-1), self.A6, out=out).clamp_(min=LOG_DECAY_MIN).exp_()
+        return torch.mul(self.dt.unsqueeze(-2), self.A6, out=out).clamp_(min=LOG_DECAY_MIN).exp_()
 
     def inputs(self, out: Tensor) -> Tensor:
         """Δ B u per step."""
-        return torch.mul(self.dtu.unsqueeze(-1), self.B, out=out)
+        return torch.mul(self.dtu.unsqueeze(-2), self.B.unsqueeze(-1), out=out)
 
     def last_index(self) -> Tuple[int, int]:
         return (self.T - 1) % self.L, (self.T - 1) // self.L
@@ -134,9 +138,9 @@ class _Chunk:
 def _segment_scan(a: Tensor, H: Tensor, h0: Tensor) -> Tensor:
     """States of one chunk, in place: H holds the inputs Δ B u and becomes the states h.
 
-    a (b, g, L, K, dg, n) holds the per-step decays and is overwritten with the decay products since
-    each segment start. h0 (b, g, dg, n) is the state before the chunk. Returns the true state
-    entering each segment, (b, g, K, dg, n), which the backward reuses.
+    a (b, g, L, K, n, dg) holds the per-step decays and is overwritten with the decay products since
+    each segment start. h0 (b, g, n, dg) is the state before the chunk. Returns the true state
+    entering each segment, (b, g, K, n, dg), which the backward reuses.
     """
     L, K = a.shape[2], a.shape[3]
     for j in range(1, L):  # 1. all K segments at once, each from a zero state
@@ -159,26 +163,26 @@ class ChunkedSelectiveScan(torch.autograd.Function):
         g, n = B.shape[1], A.shape[1]
         dg = d // g
         dt = _effective_delta(delta, delta_bias, delta_softplus).view(b, g, dg, length)
-        u4, A3 = u.view(b, g, dg, length), A.view(g, dg, n)
-        h = u.new_zeros(b, g, dg, n)
+        u4, An = u.view(b, g, dg, length), A.view(g, dg, n).transpose(1, 2).contiguous()
+        h = u.new_zeros(b, g, n, dg)
         y = u.new_empty(b, g, dg, length)
         ws = _Workspace(u)
         seg_states = []
         for s in range(0, length, chunk_size):
             e = min(s + chunk_size, length)
-            ch = _Chunk(dt[..., s:e], u4[..., s:e], B[..., s:e], A3, segment)
+            ch = _Chunk(dt[..., s:e], u4[..., s:e], B[..., s:e], An, segment)
             H = ch.inputs(ws.get("H", ch.shape))
             seg_states.append(_segment_scan(ch.decays(ws.get("a", ch.shape)), H, h))
-            y[..., s:e] = ch.back(torch.matmul(H, ch.seg(C[..., s:e]).unsqueeze(-1)).squeeze(-1))
+            y[..., s:e] = ch.back(torch.matmul(ch.seg(C[..., s:e]).unsqueeze(-2), H).squeeze(-2))
             j, k = ch.last_index()
             h = H[:, :, j, k].clone()
         out = y.view(b, d, length)
         if D is not None:
             out.addcmul_(u, D[:, None])
-        # the state entering every segment: (b, g, l/segment, dg, n), 1/segment of a full state tensor
+        # the state entering every segment: (b, g, l/segment, n, dg), 1/segment of a full state tensor
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, out, torch.cat(seg_states, dim=2))
         ctx.scan_cfg = (delta_softplus, chunk_size, segment)
-        last = h.reshape(b, d, n)
+        last = h.transpose(-1, -2).reshape(b, d, n)
         ctx.mark_non_differentiable(last)
         return (F.silu(z).mul_(out) if z is not None else out), last
 
@@ -203,19 +207,20 @@ class ChunkedSelectiveScan(torch.autograd.Function):
         du = dy * D[:, None] if D is not None else torch.zeros_like(u)
 
         dt = _effective_delta(delta, delta_bias, delta_softplus).view(b, g, dg, length)
-        u4, dy4, du4, A3 = u.view(b, g, dg, length), dy.view(b, g, dg, length), du.view(b, g, dg, length), A.view(g, dg, n)
+        u4, dy4, du4 = u.view(b, g, dg, length), dy.view(b, g, dg, length), du.view(b, g, dg, length)
+        An = A.view(g, dg, n).transpose(1, 2).contiguous()
         ddt = torch.empty_like(dt)
         dB = torch.empty_like(B)
         dC = torch.empty_like(C)
-        dA = torch.zeros(g, dg, n, dtype=u.dtype, device=u.device)
-        carry = u.new_zeros(b, g, dg, n)  # exp(Δ_next A) g_next: the adjoint entering from the next chunk
+        dA = torch.zeros(g, n, dg, dtype=u.dtype, device=u.device)
+        carry = u.new_zeros(b, g, n, dg)  # exp(Δ_next A) g_next: the adjoint entering from the next chunk
         ws = _Workspace(u)
         chunk_starts = list(range(0, length, chunk_size))
         seg_offset = seg_states.shape[2]
         for idx in range(len(chunk_starts) - 1, -1, -1):
             s = chunk_starts[idx]
             e = min(s + chunk_size, length)
-            ch = _Chunk(dt[..., s:e], u4[..., s:e], B[..., s:e], A3, segment)
+            ch = _Chunk(dt[..., s:e], u4[..., s:e], B[..., s:e], An, segment)
             L, K = ch.L, ch.K
             seg_offset -= K
             h_in = seg_states[:, :, seg_offset:seg_offset + K]
@@ -225,10 +230,11 @@ class ChunkedSelectiveScan(torch.autograd.Function):
             for j in range(1, L):
                 H[:, :, j].addcmul_(a[:, :, j], H[:, :, j - 1])
             dy_s = ch.seg(dy4[..., s:e])
-            dC[..., s:e] = ch.back(torch.matmul(dy_s.unsqueeze(-2), H).squeeze(-2))
+            # Σ_dg (and in dB) as row vector × transposed H: matrix × column vector runs ~8x slower on a CPU
+            dC[..., s:e] = ch.back(torch.matmul(dy_s.unsqueeze(-2), H.transpose(-1, -2)).squeeze(-2))
             # adjoint g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1}, scanned backwards in the same three steps;
             # Q_t = Π_{r=t+1}^{end of segment + 1} exp(Δ_r A), the last factor belonging to the next segment
-            G = torch.mul(ch.seg(C[..., s:e]).unsqueeze(-2), dy_s.unsqueeze(-1), out=ws.get("G", ch.shape))
+            G = torch.mul(ch.seg(C[..., s:e]).unsqueeze(-1), dy_s.unsqueeze(-2), out=ws.get("G", ch.shape))
             Q = ws.get("Q", ch.shape)
             Q[:, :, L - 1, :K - 1] = a[:, :, 0, 1:]
             Q[:, :, L - 1, K - 1] = 1.0  # the step into the next chunk is already inside `carry`
@@ -244,14 +250,14 @@ class ChunkedSelectiveScan(torch.autograd.Function):
             q = Q
             torch.mul(G[:, :, 0], a[:, :, 0], out=q[:, :, 0]).mul_(h_in)
             torch.mul(G[:, :, 1:], a[:, :, 1:], out=q[:, :, 1:]).mul_(H[:, :, :-1])
-            gB = torch.matmul(G, ch.B.transpose(-1, -2)).squeeze(-1)  # Σ_n g B
-            dB[..., s:e] = ch.back(torch.matmul(ch.dtu.unsqueeze(-2), G).squeeze(-2))
+            gB = torch.matmul(ch.B.unsqueeze(-2), G).squeeze(-2)  # Σ_n g B
+            dB[..., s:e] = ch.back(torch.matmul(ch.dtu.unsqueeze(-2), G.transpose(-1, -2)).squeeze(-2))
             carry = a[:, :, 0, 0] * G[:, :, 0, 0]
             work = ws.get("G", ch.shape)  # G is no longer needed
-            qA = torch.mul(q, ch.A6, out=work).sum(-1)
+            qA = torch.mul(q, ch.A6, out=work).sum(-2)
             ddt[..., s:e] = ch.back(gB * ch.u + qA)
             du4[..., s:e] += ch.back(gB * ch.dt)
-            dA += torch.mul(q, ch.dt.unsqueeze(-1), out=work).sum(dim=(0, 2, 3))
+            dA += torch.mul(q, ch.dt.unsqueeze(-2), out=work).sum(dim=(0, 2, 3))
         del dt, dy, dy4
         ddelta = ddt.view(b, d, length)
         if delta_softplus:
@@ -259,7 +265,7 @@ class ChunkedSelectiveScan(torch.autograd.Function):
             ddelta.mul_(pre.sigmoid_())
             del pre
         dbias = ddelta.sum(dim=(0, 2)) if delta_bias is not None else None
-        return du, ddelta, dA.view(d, n), dB, dC, dD, dz, dbias, None, None, None
+        return du, ddelta, dA.transpose(1, 2).reshape(d, n), dB, dC, dD, dz, dbias, None, None, None
 
 
 def scan_chunked(
