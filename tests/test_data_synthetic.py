@@ -100,3 +100,39 @@ def test_compound_and_options(tmp_path: Path) -> None:
     (root / "broken.png").write_text("nope")
     with pytest.raises(DatasetError, match=r"not decodable images: .*broken.png"):
         synthetic(root, "val")
+
+
+def test_degrade_size_degrades_a_region_then_crops_on_the_jpeg_grid(tmp_path: Path, monkeypatch) -> None:
+    import dpmambair.data.synthetic_degradation_dataset as module
+
+    root = clean_folder(tmp_path / "clean", size=(80, 96))
+    seen = []
+
+    def recording_apply(img, params):
+        out = apply_params(img, params)
+        seen.append((img.copy(), out))
+        return out
+
+    monkeypatch.setattr(module, "apply_params", recording_apply)
+    ds = synthetic(root, "train", gt_size=24, degrade_size=56, degradations=["blur", "jpeg", "fog"])
+    ds.reseed(3)
+    offsets = set()
+    for i in range(len(ds)):
+        s = ds[i]
+        region, degraded = seen[-1]
+        assert region.shape[:2] == (56, 56)  # the larger region was degraded, not the crop
+        gt, lq = (s[k].numpy().transpose(1, 2, 0) for k in ("gt", "lq"))
+        assert gt.shape == lq.shape == (24, 24, 3)
+        hits = [(y, x) for y in range(0, 33) for x in range(0, 33) if np.array_equal(region[y:y + 24, x:x + 24], gt)]
+        assert hits, "gt is not a crop of the degraded region"
+        y, x = hits[0]
+        assert y % 8 == 0 and x % 8 == 0  # JPEG blocks stay aligned as in a whole test image
+        assert np.allclose(degraded[y:y + 24, x:x + 24], lq, atol=1e-6)  # lq: the same crop of the degraded region
+        offsets.add((y, x))
+    assert len(offsets) > 1
+    small = synthetic(root, "train", gt_size=24, degrade_size=16)  # never below the crop: the crop is degraded
+    small.reseed(0)
+    small[0]
+    assert seen[-1][0].shape[:2] == (24, 24)
+    with pytest.raises(DatasetError, match="'degrade_size' must be a positive int"):
+        synthetic(root, "train", gt_size=24, degrade_size="large")
