@@ -40,8 +40,8 @@ SMOKE_COMMON = ["datasets:train:gt_size=32", "datasets:train:batch_size_per_gpu=
                 "val:val_freq=2", "logger:print_freq=1", "logger:save_checkpoint_freq=2", "logger:progress_bar=false"]
 SMOKE_DE = ["network_de:width=4"]
 SMOKE_STAGE1 = SMOKE_COMMON + SMOKE_DE + ["train:total_iter=2", "train:scheduler:T_max=2", "network_r:width=4"]
-SMOKE_STAGE2 = SMOKE_COMMON + SMOKE_DE + ["datasets:train:degrade_size=48", "train:total_iter=2", "train:scheduler:T_max=2", "network_g:dim=8",
-                                          "network_g:d_state=4", "network_g:prompt_hidden=4"]
+SMOKE_STAGE2 = SMOKE_COMMON + SMOKE_DE + ["datasets:train:degrade_size=48", "train:total_iter=2", "train:scheduler:T_max=2",
+                                          "network_g:dim=8", "network_g:d_state=4", "network_g:prompt_hidden=4"]
 SMOKE_TEST = SMOKE_DE + ["network_g:dim=8", "network_g:d_state=4", "network_g:prompt_hidden=4"]
 
 

@@ -17,10 +17,10 @@ from .options import get_bool
 from .pairing import check_folder, check_images
 from .seeding import stable_seed
 from .tasks import TASKS
-from .transforms import random_crop
+from .transforms import paired_random_crop, random_crop
 
 DEFAULT_VAL_SEVERITIES = (0.25, 0.5, 0.75)
-GRID = 8  # JPEG block size
+JPEG_BLOCK = 8
 
 
 @DATASET_REGISTRY.register()
@@ -31,9 +31,9 @@ class SyntheticDegradationDataset(BaseImageDataset):
     (default: all of TASKS; an entry may be a compound such as `rain+fog`, labelled with its first part),
     `severity` ([low, high] range drawn uniformly when training; default [0, 1]), `severities` (fixed list for
     validation/test; default [0.25, 0.5, 0.75]), `compound_prob` (training: chance of adding one more random
-    degradation to a sample; default 0), `degrade_size` (training: side of the region that is degraded before the
-    `gt_size` crop is cut from it, at least `gt_size`; default: the crop itself), `degradation_opts` ({type: {param: [mild, severe]}}), `seed` (the
-    validation set's seed), `cache_images` (keep decoded clean images in memory; for small sets), and the
+    degradation to a sample; default 0), `degrade_size` (training: side of the region that is degraded before
+    the `gt_size` crop is cut from it, at least `gt_size`; default: the crop itself), `degradation_opts`
+    ({type: {param: [mild, severe]}}), `seed` (the validation set's seed), `cache_images` (keep decoded clean images in memory; for small sets), and the
     augmentation keys.
 
     Index → (image, degradation[, severity]) deterministically, so a shuffled epoch sees every degradation of
@@ -41,8 +41,8 @@ class SyntheticDegradationDataset(BaseImageDataset):
     from the sample's generator. With `degrade_size` > `gt_size` a larger region is degraded and the
     training pair is a random crop of it: like a crop of a degraded photo (what real datasets and the test
     images are), instead of a small crop degraded on its own, where a motion-blur kernel reaches the
-    reflected border over much of the patch and the fog depth ramp spans only the patch. Validation/test: whole images, parameters from a seed fixed per (image,
-    degradation, severity) — the same pairs in every run, on every machine, with any number of workers.
+    reflected border over much of the patch and the fog depth ramp spans only the patch. Validation/test:
+    whole images, parameters from a seed fixed per (image, degradation, severity) — the same pairs in every run, on every machine, with any number of workers.
     Samples carry `degradation` (e.g. 'rain+fog') and `params` (JSON of the parameters that reproduce `lq`);
     `lq_path` is a virtual name `<stem>_<degradation>_s<severity×100>.png` beside the clean image.
     """
@@ -97,7 +97,8 @@ class SyntheticDegradationDataset(BaseImageDataset):
         size = self.opt.get("degrade_size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
             raise self.fail(f"'degrade_size' must be a positive int (pixels; the region is at least gt_size), or null; got {size!r}")
-        self.degrade_size: Optional[int] = size
+        # side of the training region that is degraded; larger than gt_size: the pair is cropped from it after
+        self.region = max(size or 0, self.gt_size or 0)
         self.cache: Optional[Dict[int, np.ndarray]] = {} if get_bool(self.opt, "cache_images", False, source) else None
 
     def needs_gt_size(self) -> bool:
@@ -163,8 +164,7 @@ class SyntheticDegradationDataset(BaseImageDataset):
         if self.is_train:
             image_i, spec_i = divmod(index, n_spec)
             rng = self.sample_rng()
-            region = max(self.degrade_size or self.gt_size, self.gt_size)
-            gt = random_crop(self.clean(image_i), region, rng)
+            gt = random_crop(self.clean(image_i), self.region, rng)
             gt = self.augment([gt], rng)[0]
             severity = float(rng.uniform(*self.severity))
             label, types, primary = self.specs[spec_i]
@@ -182,12 +182,11 @@ class SyntheticDegradationDataset(BaseImageDataset):
             rng = np.random.default_rng(stable_seed("val", self.base_seed, name, label, severity))
         params = sample_params(types, severity, rng, self.ranges)
         lq = apply_params(gt, params)
-        if self.is_train and gt.shape[0] > self.gt_size:
-            # offsets on the 8-pixel grid: JPEG blocks stay aligned with the image origin, as in a whole test image
-            top, left = (GRID * int(rng.integers(0, (gt.shape[i] - self.gt_size) // GRID + 1)) for i in (0, 1))
-            lq, gt = (np.ascontiguousarray(x[top:top + self.gt_size, left:left + self.gt_size]) for x in (lq, gt))
+        if self.is_train and self.region > self.gt_size:
+            # on the 8-pixel grid: JPEG blocks stay aligned with the image origin, as in a whole test image
+            lq, gt = paired_random_crop(lq, gt, self.gt_size, rng, align=JPEG_BLOCK)
         path = self.files[image_i]
-        return self.make_sample(lq, np.ascontiguousarray(gt), self._virtual_lq(path, label, severity), path, primary,
+        return self.make_sample(np.ascontiguousarray(lq), np.ascontiguousarray(gt), self._virtual_lq(path, label, severity), path, primary,
                                 degradation=label, params=json.dumps(params))
 
     def items(self) -> List[Item]:

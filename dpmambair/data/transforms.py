@@ -32,22 +32,23 @@ def pad_to_size(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def random_crop_box(height: int, width: int, patch: int, rng: np.random.Generator) -> Tuple[int, int]:
-    """Top-left corner of a uniformly random patch×patch box inside height×width."""
-    top = int(rng.integers(0, height - patch + 1))
-    left = int(rng.integers(0, width - patch + 1))
+def random_crop_box(height: int, width: int, patch: int, rng: np.random.Generator, align: int = 1) -> Tuple[int, int]:
+    """Top-left corner of a uniformly random patch×patch box inside height×width, on multiples of `align`."""
+    top = align * int(rng.integers(0, (height - patch) // align + 1))
+    left = align * int(rng.integers(0, (width - patch) // align + 1))
     return top, left
 
 
-def paired_random_crop(lq: np.ndarray, gt: np.ndarray, patch: int, rng: np.random.Generator
+def paired_random_crop(lq: np.ndarray, gt: np.ndarray, patch: int, rng: np.random.Generator, align: int = 1
                        ) -> Tuple[np.ndarray, np.ndarray]:
-    """The same random patch×patch box from lq and gt (reflect-padded first when an image is smaller)."""
+    """The same random patch×patch box from lq and gt (reflect-padded first when an image is smaller);
+    `align` puts its corner on a grid (8: JPEG blocks keep their position relative to the box)."""
     if lq.shape[:2] != gt.shape[:2]:
         raise ValueError(f"lq {lq.shape[:2]} and gt {gt.shape[:2]} differ in size")
     if lq.shape[0] < patch or lq.shape[1] < patch:
         lq = pad_to_size(lq, patch, patch)
         gt = pad_to_size(gt, patch, patch)
-    top, left = random_crop_box(lq.shape[0], lq.shape[1], patch, rng)
+    top, left = random_crop_box(lq.shape[0], lq.shape[1], patch, rng, align)
     return lq[top:top + patch, left:left + patch], gt[top:top + patch, left:left + patch]
 
 
