@@ -22,7 +22,7 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# the whole method end to end on scikit-image's bundled photos, CPU only, about 16 minutes on 2 cores with the install
+# the whole method end to end on scikit-image's bundled photos, CPU only, 14-16 minutes on 2 cores with the install
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 

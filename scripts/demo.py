@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`make demo`: DPMambaIR end to end on the photographs bundled with scikit-image, on a CPU.
 
-    python scripts/demo.py              # what `make demo` runs (about 15 minutes on 2 cores, install excluded)
+    python scripts/demo.py              # what `make demo` runs (12-15 minutes on 2 cores, install excluded)
     python scripts/demo.py --smoke      # the same pipeline at test size (under a minute; tests/test_demo.py)
 
 1. builds `datasets/demo/` (scripts/make_demo_data.py) unless it is there already;
