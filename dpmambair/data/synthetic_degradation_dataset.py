@@ -33,8 +33,8 @@ class SyntheticDegradationDataset(BaseImageDataset):
     validation/test; default [0.25, 0.5, 0.75]), `compound_prob` (training: chance of adding one more random
     degradation to a sample; default 0), `degrade_size` (training: side of the region that is degraded before
     the `gt_size` crop is cut from it, at least `gt_size`; default: the crop itself), `degradation_opts`
-    ({type: {param: [mild, severe]}}), `seed` (the validation set's seed), `cache_images` (keep decoded clean images in memory; for small sets), and the
-    augmentation keys.
+    ({type: {param: [mild, severe]}}), `seed` (the validation set's seed), `cache_images` (keep decoded clean
+    images in memory; for small sets), and the augmentation keys.
 
     Index → (image, degradation[, severity]) deterministically, so a shuffled epoch sees every degradation of
     every image equally often. Training: random crop, flips, then the degradation with random parameters
@@ -42,7 +42,8 @@ class SyntheticDegradationDataset(BaseImageDataset):
     training pair is a random crop of it: like a crop of a degraded photo (what real datasets and the test
     images are), instead of a small crop degraded on its own, where a motion-blur kernel reaches the
     reflected border over much of the patch and the fog depth ramp spans only the patch. Validation/test:
-    whole images, parameters from a seed fixed per (image, degradation, severity) — the same pairs in every run, on every machine, with any number of workers.
+    whole images, parameters from a seed fixed per (image, degradation, severity) — the same pairs in every
+    run, on every machine, with any number of workers.
     Samples carry `degradation` (e.g. 'rain+fog') and `params` (JSON of the parameters that reproduce `lq`);
     `lq_path` is a virtual name `<stem>_<degradation>_s<severity×100>.png` beside the clean image.
     """
@@ -186,8 +187,8 @@ class SyntheticDegradationDataset(BaseImageDataset):
             # on the 8-pixel grid: JPEG blocks stay aligned with the image origin, as in a whole test image
             lq, gt = paired_random_crop(lq, gt, self.gt_size, rng, align=JPEG_BLOCK)
         path = self.files[image_i]
-        return self.make_sample(np.ascontiguousarray(lq), np.ascontiguousarray(gt), self._virtual_lq(path, label, severity), path, primary,
-                                degradation=label, params=json.dumps(params))
+        return self.make_sample(np.ascontiguousarray(lq), np.ascontiguousarray(gt), self._virtual_lq(path, label, severity),
+                                path, primary, degradation=label, params=json.dumps(params))
 
     def items(self) -> List[Item]:
         per = 1 if self.is_train else len(self.severities)
