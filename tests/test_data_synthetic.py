@@ -78,6 +78,26 @@ def test_training_samples_are_seeded_and_cover_every_type(tmp_path: Path) -> Non
     assert len(set(severities)) > 15 and 0 <= min(severities) and max(severities) <= 1
 
 
+def test_repeat_weights_the_tasks_of_a_training_epoch(tmp_path: Path) -> None:
+    root = clean_folder(tmp_path / "clean", n=4)
+    ds = synthetic(root, "train", repeat={"jpeg": 2, "motion-blurry": 3, "noise": 0.5})
+    counts = Counter(ds[i]["task_name"] for i in range(len(ds)))
+    assert counts == {"lowlight": 4, "snow": 4, "rain": 4, "fog": 4, "jpeg": 8, "noise": 2, "blur": 12}
+    assert len(ds) == 38 and ds.task_counts() == counts
+    # each task still cycles through every image
+    assert {Path(ds[i]["gt_path"]).name for i in range(len(ds)) if ds[i]["task_name"] == "noise"} == {"img0.png", "img1.png"}
+    assert Counter(Path(ds[i]["gt_path"]).name for i in range(len(ds)) if ds[i]["task_name"] == "blur") == \
+        {f"img{k}.png": 3 for k in range(4)}
+    assert len(synthetic(root, "train", repeat={"rain": 0.01})) == 4 * 6 + 1  # at least one slot per task
+    assert len(synthetic(root, "val", severities=[0.5], repeat={"rain": 3})) == 4 * 7  # training only
+    with pytest.raises(DatasetError, match="'repeat' names task 'snow'"):
+        synthetic(root, "train", degradations=["rain", "noise"], repeat={"snow": 2})
+    with pytest.raises(DatasetError, match="repeat factor for 'rain' must be a positive number"):
+        synthetic(root, "train", repeat={"rain": 0})
+    with pytest.raises(DatasetError, match="'repeat' must map task names to factors"):
+        synthetic(root, "train", repeat=[2, 1])
+
+
 def test_compound_and_options(tmp_path: Path) -> None:
     root = clean_folder(tmp_path / "clean", n=1)
     ds = synthetic(root, "val", degradations=["rain+fog", "noise"], severities=[0.5],

@@ -32,7 +32,9 @@ class SyntheticDegradationDataset(BaseImageDataset):
     `severity` ([low, high] range drawn uniformly when training; default [0, 1]), `severities` (fixed list for
     validation/test; default [0.25, 0.5, 0.75]), `compound_prob` (training: chance of adding one more random
     degradation to a sample; default 0), `degrade_size` (training: side of the region that is degraded before
-    the `gt_size` crop is cut from it, at least `gt_size`; default: the crop itself), `degradation_opts`
+    the `gt_size` crop is cut from it, at least `gt_size`; default: the crop itself), `repeat` (training:
+    {task: factor}, how many times per epoch each image is drawn with that degradation, as in
+    MixedDegradationDataset; fractions allowed), `degradation_opts`
     ({type: {param: [mild, severe]}}), `seed` (the validation set's seed), `cache_images` (keep decoded clean
     images in memory; for small sets), and the augmentation keys.
 
@@ -49,7 +51,7 @@ class SyntheticDegradationDataset(BaseImageDataset):
     """
 
     KEYS = frozenset({"dataroot_gt", "meta_info_file", "degradations", "severity", "severities", "compound_prob",
-                      "degrade_size", "degradation_opts", "cache_images", "recursive", "task", "check_sizes"})
+                      "degrade_size", "repeat", "degradation_opts", "cache_images", "recursive", "task", "check_sizes"})
 
     def __init__(self, opt: Dict[str, Any], source: str = "SyntheticDegradationDataset") -> None:
         super().__init__(opt, source)
@@ -86,6 +88,7 @@ class SyntheticDegradationDataset(BaseImageDataset):
             primary = self.canonical(str(spec).split("+")[0])
             self.specs.append(("+".join(types), types, primary))
         self.ranges = self._ranges()
+        self.slots = self._train_slots() if self.is_train else None
         self.severity = self._range("severity", (0.0, 1.0))
         sev = self.opt.get("severities", DEFAULT_VAL_SEVERITIES)
         sev = [sev] if isinstance(sev, (int, float)) else list(sev)
@@ -141,8 +144,36 @@ class SyntheticDegradationDataset(BaseImageDataset):
                 raise self.fail(f"degradation_opts: {err}") from None
         return out
 
+    def _train_slots(self) -> Optional[List[Tuple[int, int]]]:
+        """(image, spec) of each training index when `repeat` is set; None: each pair once, index = image·n_spec + spec.
+
+        Why: the same `repeat: {task: factor}` as MixedDegradationDataset, so an all-in-one option file can
+        weight the tasks whichever dataset type it trains on. A factor f gives round(f · images) slots (at
+        least one), cycling through the images.
+        """
+        spec = self.opt.get("repeat")
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            raise self.fail("'repeat' must map task names to factors, e.g. {jpeg: 2, noise: 0.5}")
+        factors: Dict[str, float] = {}
+        for name, value in spec.items():
+            task = self.canonical(name)
+            if task not in {primary for _, _, primary in self.specs}:
+                raise self.fail(f"'repeat' names task '{name}', which is not among this dataset's degradations")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise self.fail(f"repeat factor for '{name}' must be a positive number, got {value!r}")
+            factors[task] = float(value)
+        n = len(self.files)
+        slots: List[Tuple[int, int]] = []
+        for spec_i, (_, _, primary) in enumerate(self.specs):
+            slots += [(k % n, spec_i) for k in range(max(1, round(factors.get(primary, 1.0) * n)))]
+        return slots
+
     # ---- Dataset -------------------------------------------------------------------------------------
     def __len__(self) -> int:
+        if self.slots is not None:
+            return len(self.slots)
         n = len(self.files) * len(self.specs)
         return n if self.is_train else n * len(self.severities)
 
@@ -163,7 +194,7 @@ class SyntheticDegradationDataset(BaseImageDataset):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         n_spec = len(self.specs)
         if self.is_train:
-            image_i, spec_i = divmod(index, n_spec)
+            image_i, spec_i = self.slots[index] if self.slots is not None else divmod(index, n_spec)
             rng = self.sample_rng()
             gt = random_crop(self.clean(image_i), self.region, rng)
             gt = self.augment([gt], rng)[0]
@@ -191,5 +222,7 @@ class SyntheticDegradationDataset(BaseImageDataset):
                                 path, primary, degradation=label, params=json.dumps(params))
 
     def items(self) -> List[Item]:
+        if self.slots is not None:
+            return [Item(None, self.files[i], self.specs[s][2]) for i, s in self.slots]
         per = 1 if self.is_train else len(self.severities)
         return [Item(None, f, primary) for f in self.files for _, _, primary in self.specs for _ in range(per)]
