@@ -22,9 +22,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# the whole method end to end on scikit-image's bundled photos, CPU only, 14-16 minutes on 2 cores with the install
+# the whole method end to end on scikit-image's bundled photos, CPU only, 14-16 minutes on 2 cores with the install;
+# arguments for scripts/demo.py go in DEMO_ARGS, e.g. make demo DEMO_ARGS="--stage2-iters 2700"
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_scan.py

@@ -41,9 +41,21 @@ def test_smoke_pipeline_end_to_end(tmp_path, monkeypatch, capsys):
     # restored images of the held-out split were written by test.py
     assert len(list((tmp_path / "results" / "demo_test" / "demo-test").rglob("*.png"))) == len(TASKS)
 
-    # a second demo never overwrites the first one's experiments: they are archived
-    assert demo.main(["--smoke", "--skip-embeddings"]) == 0
+    # a second demo never overwrites the first one's experiments: they are archived;
+    # --stage2-iters sets the restorer's training length (checkpoints every third of it)
+    assert demo.main(["--smoke", "--skip-embeddings", "--stage2-iters", "3"]) == 0
     assert list((tmp_path / "experiments").glob("demo_stage2_dpmambair_archived_*"))
+    models = tmp_path / "experiments" / "demo_stage2_dpmambair" / "models"
+    assert sorted(p.name for p in models.glob("net_g_[0-9]*.pth")) == ["net_g_1.pth", "net_g_2.pth", "net_g_3.pth"]
+
+
+def test_stage2_iters_option():
+    demo = load_demo()
+    assert demo.iteration_overrides(2700) == ["train:total_iter=2700", "train:scheduler:T_max=2700",
+                                              "val:val_freq=900", "logger:save_checkpoint_freq=900"]
+    assert demo.parse_args([]).stage2_iters is None
+    with pytest.raises(SystemExit):
+        demo.parse_args(["--stage2-iters", "0"])
 
 
 def test_gain_table_formats_every_row():
