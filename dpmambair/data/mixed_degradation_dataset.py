@@ -13,7 +13,7 @@ from dpmambair.utils.registry import DATASET_REGISTRY
 from .base_dataset import BaseImageDataset, Item
 from .builder import build_dataset
 from .errors import DatasetError
-from .options import AUGMENT_KEYS
+from .options import AUGMENT_KEYS, repeat_factors
 from .pairing import check_folder
 from .tasks import TASKS, canonical_task, folder_candidates
 
@@ -164,13 +164,10 @@ class MixedDegradationDataset(BaseImageDataset):
         return False  # the parts decide (a synthetic part may crop, a paired part needs gt_size itself)
 
     def _repeat_factors(self, tasks: Sequence[Optional[str]], own: Sequence[float]) -> List[float]:
-        spec = self.opt.get("repeat") or {}
-        if not isinstance(spec, dict):
-            raise self.fail("'repeat' must map task names to factors, e.g. {rain: 2, noise: 0.5}")
-        by_task = {self.canonical(k): float(v) for k, v in spec.items()}
-        unknown = sorted(set(by_task) - {t for t in tasks if t})
-        if unknown:
-            raise self.fail(f"'repeat' names task '{unknown[0]}', which is not among this dataset's parts")
+        try:
+            by_task = repeat_factors(self.opt.get("repeat"), tasks, self.canonical, "parts")
+        except ValueError as err:
+            raise self.fail(str(err)) from None
         out = []
         for t, r_own in zip(tasks, own):
             r = by_task.get(t, r_own) if t else r_own

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 from .errors import DatasetError
 
@@ -66,3 +66,25 @@ def check_io_backend(opt: Dict[str, Any], source: str) -> None:
     kind = backend.get("type", "disk") if isinstance(backend, dict) else backend
     if kind != "disk":
         raise DatasetError(f"{source}: io_backend type '{kind}' is not supported; use 'disk' (image files in folders)")
+
+
+def repeat_factors(value: Any, tasks: Iterable[Optional[str]], canonical: Callable[[Any], str], what: str) -> Dict[str, float]:
+    """The `repeat: {task: factor}` key as {canonical task: factor} ({} when unset); ValueError naming the problem.
+
+    Why one parser: MixedDegradationDataset and SyntheticDegradationDataset accept the same key, so they check it
+    the same way. `tasks` are the tasks the dataset has; `what` names them in the error ("parts", "degradations").
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("'repeat' must map task names to factors, e.g. {jpeg: 2, noise: 0.5}")
+    known = {t for t in tasks if t}
+    out: Dict[str, float] = {}
+    for name, factor in value.items():
+        task = canonical(name)
+        if task not in known:
+            raise ValueError(f"'repeat' names task '{name}', which is not among this dataset's {what}")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+            raise ValueError(f"repeat factor for '{name}' must be a positive number, got {factor!r}")
+        out[task] = float(factor)
+    return out

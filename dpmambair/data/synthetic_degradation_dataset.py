@@ -13,7 +13,7 @@ from .base_dataset import BaseImageDataset, Item
 from .degradations import ORDER, apply_params, parse_types, sample_params
 from .errors import DatasetError
 from .image_io import list_images, read_image
-from .options import get_bool
+from .options import get_bool, repeat_factors
 from .pairing import check_folder, check_images
 from .seeding import stable_seed
 from .tasks import TASKS
@@ -151,19 +151,12 @@ class SyntheticDegradationDataset(BaseImageDataset):
         weight the tasks whichever dataset type it trains on. A factor f gives round(f · images) slots (at
         least one), cycling through the images.
         """
-        spec = self.opt.get("repeat")
-        if spec is None:
+        if self.opt.get("repeat") is None:
             return None
-        if not isinstance(spec, dict):
-            raise self.fail("'repeat' must map task names to factors, e.g. {jpeg: 2, noise: 0.5}")
-        factors: Dict[str, float] = {}
-        for name, value in spec.items():
-            task = self.canonical(name)
-            if task not in {primary for _, _, primary in self.specs}:
-                raise self.fail(f"'repeat' names task '{name}', which is not among this dataset's degradations")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise self.fail(f"repeat factor for '{name}' must be a positive number, got {value!r}")
-            factors[task] = float(value)
+        try:
+            factors = repeat_factors(self.opt["repeat"], [p for _, _, p in self.specs], self.canonical, "degradations")
+        except ValueError as err:
+            raise self.fail(str(err)) from None
         n = len(self.files)
         slots: List[Tuple[int, int]] = []
         for spec_i, (_, _, primary) in enumerate(self.specs):
