@@ -234,6 +234,10 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
     if tb_logger is not None:
         tb_logger.close()
     logger.info(f"training done: {current_iter} iterations; models in {opt['path']['models']}")
+    if world > 1:
+        # every rank reaches the end before any tears its process group down: a gloo rank that exits while a
+        # peer is still closing its logs can abort ("terminate called without an active exception")
+        torch.distributed.barrier()
     return results
 
 
