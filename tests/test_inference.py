@@ -116,6 +116,30 @@ def test_self_ensemble_of_an_isotropic_net_equals_the_net():
         assert torch.allclose(self_ensemble(net, x), net(x), atol=1e-6)
 
 
+def test_self_ensemble_averages_the_eight_transforms_of_a_non_equivariant_fn():
+    """A horizontal ramp times the input is not equivariant: fn(x) alone differs from the ensemble."""
+    x = torch.rand(2, 3, 6, 10, generator=torch.Generator().manual_seed(0))
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        ramp = torch.linspace(0, 1, t.shape[-1])
+        return t * ramp + ramp  # depends on the column, so each flip/rotation gives a different result
+
+    expected = [
+        fn(x),
+        torch.rot90(fn(torch.rot90(x, 1, (2, 3))), -1, (2, 3)),
+        torch.rot90(fn(torch.rot90(x, 2, (2, 3))), -2, (2, 3)),
+        torch.rot90(fn(torch.rot90(x, 3, (2, 3))), -3, (2, 3)),
+        fn(x.flip(3)).flip(3),
+        torch.rot90(fn(torch.rot90(x.flip(3), 1, (2, 3))), -1, (2, 3)).flip(3),
+        torch.rot90(fn(torch.rot90(x.flip(3), 2, (2, 3))), -2, (2, 3)).flip(3),
+        torch.rot90(fn(torch.rot90(x.flip(3), 3, (2, 3))), -3, (2, 3)).flip(3),
+    ]
+    average = sum(expected) / 8
+    out = self_ensemble(fn, x)
+    assert float((average - fn(x)).abs().max()) > 0.1, "the test fn must not be equivariant"
+    assert torch.allclose(out, average, atol=1e-6), f"self_ensemble differs from the 8-transform average by {float((out - average).abs().max())}"
+
+
 # ---- Restorer ----------------------------------------------------------------------------------------
 def test_embedding_is_computed_once_per_image_whatever_the_tiling():
     net_g, net_de = TinyConditionedNet(), CountingExtractor()

@@ -172,16 +172,22 @@ def test_results_folder_under_a_file(setup, capsys):
     one_line_error(setup, capsys, [f"path:results_root={blocker}"], "cannot write the results folder", str(blocker))
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX permissions or a read-only sysfs")
 def test_unwritable_results_folder(setup, capsys):
+    """A folder the user may not write: a chmod 500 folder, or (root ignores modes, as in CI) read-only /sys."""
     tmp = setup[0]
-    locked = tmp / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+    if os.geteuid() != 0:
+        locked = tmp / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+    else:
+        locked = Path("/sys")
+        assert locked.is_dir(), "running as root needs Linux's /sys, where even root cannot create folders"
     try:
         one_line_error(setup, capsys, [f"path:results_root={locked}"], "cannot write the results folder", str(locked))
     finally:
-        locked.chmod(0o700)
+        if locked != Path("/sys"):
+            locked.chmod(0o700)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -201,14 +207,11 @@ def test_no_test_sets(setup, capsys):
 
 
 def test_with_the_data_package(tmp_path, monkeypatch, capsys):
-    """The real dataset registry (colleague's dpmambair.data), when it provides PairedImageDataset."""
-    data_pkg = pytest.importorskip("dpmambair.data")
-    if not hasattr(data_pkg, "build_dataset"):
-        pytest.skip("dpmambair.data.build_dataset not written yet")
+    """test.py with the real dataset registry and PairedImageDataset (no stand-in)."""
+    import dpmambair.data  # noqa: F401  (importing registers the datasets)
     from dpmambair.utils.registry import DATASET_REGISTRY
 
-    if DATASET_REGISTRY.find("PairedImageDataset") is None:
-        pytest.skip("PairedImageDataset not registered yet")
+    assert DATASET_REGISTRY.find("PairedImageDataset") is not None, "PairedImageDataset is not registered"
     write_pairs(tmp_path / "pairs", [(20, 28), (19, 24)])
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
     monkeypatch.chdir(tmp_path)
