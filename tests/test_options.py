@@ -6,7 +6,7 @@ before the first iteration), so the whole file takes a few seconds.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 import yaml
