@@ -20,7 +20,7 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt setup.py
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rs tests
 
 # the whole method end to end on scikit-image's bundled photos, CPU only, 14-16 minutes on 2 cores with the install;
 # arguments for scripts/demo.py go in DEMO_ARGS, e.g. make demo DEMO_ARGS="--stage2-iters 2700"

@@ -168,6 +168,25 @@ def test_bidirectional_has_more_parameters():
     assert run(layer, x, torch.randn(2, EMBED)).shape == x.shape
 
 
+@pytest.mark.parametrize("scan", ["single", "bidirectional"])
+def test_bidirectional_scan_reads_the_sequence_backwards(scan):
+    """Perturb the last token: a causal (single) scan leaves the first output untouched, the backward scan does not."""
+    torch.manual_seed(0)
+    layer = DPSSM(8, d_state=4, embed_dim=EMBED, scan=scan).double().eval()
+    x = torch.rand(1, 8, 5, 6, dtype=torch.float64)
+    emb = torch.randn(1, EMBED, dtype=torch.float64)
+    x2 = x.clone()
+    x2[..., -1, -1] += 1.0  # the last token in raster order (the 3x3 conv reaches only its neighbours)
+    with torch.no_grad():
+        first = (layer(x, emb)[..., 0, 0] - layer(x2, emb)[..., 0, 0]).abs().max().item()
+        last = (layer(x, emb)[..., -1, -1] - layer(x2, emb)[..., -1, -1]).abs().max().item()
+    assert last > 1e-3, "the perturbation must reach the output at all"
+    if scan == "single":
+        assert first == 0.0, f"a forward scan let the last token change the first output by {first}"
+    else:
+        assert first > 1e-6, f"the bidirectional scan's first output ignores the last token (change {first}): no backward scan"
+
+
 def test_every_parameter_receives_a_gradient():
     """DDP (find_unused_parameters=False) needs every parameter in the graph, in every ablation."""
     for overrides in ({}, dict(prompt_delta=False, prompt_B=False, prompt_C=False, heb=False),

@@ -30,7 +30,11 @@ def test_checkpoint_on_a_degraded_photo_reports_both_modes_and_their_psnr(tmp_pa
     m = re.search(r"against the clean image ([\d.]+) dB whole, ([\d.]+) dB tiled .*the input: ([\d.]+) dB", out)
     assert m, out
     whole, tiled, inp = map(float, m.groups())
-    assert 5.0 < inp < 40.0 and abs(whole - tiled) < 1.0  # a real photo and a real comparison, not placeholders
+    assert 5.0 < inp < 40.0  # a real photo, not a placeholder
+    # a real comparison: tiling ran (the outputs differ) and cost little. This checks the script's report; how
+    # close tiles come to the whole image is measured near a realistic target in test_inference.py
+    between = float(re.search(r"PSNR ([\d.]+) dB between the outputs", out).group(1))
+    assert 25 < between < 100 and tiled != whole and abs(whole - tiled) < 0.1, out
 
 
 def test_random_weights_from_an_option_file(tmp_path):

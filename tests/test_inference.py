@@ -83,21 +83,51 @@ def test_tiled_forward_rejects_bad_arguments():
         tiled_forward(lambda t: t[..., :8, :8], x, 32, 8)
 
 
-def test_tiled_dpmambair_within_a_tenth_of_a_db():
-    """The scan and HEB's pooling are global, so tiles are not exact; the loss must be negligible."""
+def working_dpmambair(residual_rms: float = 0.05):
+    """A tiny DPMambaIR whose every part acts: random HEB α and prompt layers (both start at zero), and the
+    output conv scaled so the net is near the identity with a residual of `residual_rms` (a restorer's regime:
+    the untrained default is far from the input, the zero-init one is exactly the input)."""
+    from dpmambair.archs.dpssm_arch import PromptMapping
+    from dpmambair.archs.heb_arch import HEB
+
     net_g, _ = tiny_nets()
-    gt = torch.from_numpy(smooth_image(128, 128)).permute(2, 0, 1)[None]
-    lq = (gt * 0.8 + 0.03 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in net_g.modules():
+            if isinstance(m, PromptMapping):
+                m[-1].weight.copy_(torch.randn(m[-1].weight.shape, generator=gen) * 0.5)
+                m[-1].bias.copy_(torch.randn(m[-1].bias.shape, generator=gen) * 0.5)
+            if isinstance(m, HEB):
+                m.alpha.copy_(torch.randn(m.alpha.shape, generator=gen))
     emb = torch.randn(1, EMBED, generator=torch.Generator().manual_seed(1))
 
-    def fn(t):
+    def fn(t: torch.Tensor) -> torch.Tensor:
         return net_g(t, embedding=emb)
 
+    probe = torch.from_numpy(smooth_image(64, 64, seed=5)).permute(2, 0, 1)[None]
     with torch.no_grad():
-        ref = fn(lq).clamp(0, 1)
-        out = tiled_forward(fn, lq, 64, 16).clamp(0, 1)
-    assert abs(psnr(out, gt) - psnr(ref, gt)) < 0.1
-    assert psnr(out, ref) > 30
+        rms = float((fn(probe) - probe).pow(2).mean().sqrt())
+        net_g.output.weight.mul_(residual_rms / rms)
+    return fn
+
+
+def test_tiled_dpmambair_within_a_tenth_of_a_db(one_thread):
+    """The scan and HEB's pooling are global, so tiles are not exact; the loss must be negligible where it is
+    measured: ≥ 35 dB to the whole-image output (the residual alone is ~26 dB), and < 0.1 dB of PSNR against a
+    target the whole-image output reaches at ~30 dB. README's tile 512 / overlap 32, scaled down 8× (overlap 8)."""
+    fn = working_dpmambair()
+    gen = torch.Generator().manual_seed(0)
+    lq = torch.from_numpy(smooth_image(128, 128)).permute(2, 0, 1)[None]
+    lq = (lq + 0.03 * torch.randn(lq.shape, generator=gen)).clamp(0, 1)
+    with torch.no_grad():
+        ref = fn(lq)
+        out = tiled_forward(fn, lq, 64, 8)
+    target = (ref + 0.03 * torch.randn(ref.shape, generator=gen)).clamp(0, 1)
+    assert psnr(lq, ref) < 30, "the network must change its input for the comparison to mean anything"
+    assert psnr(out, ref) >= 35, f"tiled vs whole: {psnr(out, ref):.2f} dB"
+    gap = abs(psnr(out.clamp(0, 1), target) - psnr(ref.clamp(0, 1), target))
+    assert 25 < psnr(ref.clamp(0, 1), target) < 35
+    assert gap < 0.1, f"tiling costs {gap:.3f} dB against the target"
 
 
 # ---- self-ensemble ---------------------------------------------------------------------------------
@@ -114,6 +144,30 @@ def test_self_ensemble_of_an_isotropic_net_equals_the_net():
     x = torch.rand(1, 3, 20, 33)
     with torch.no_grad():
         assert torch.allclose(self_ensemble(net, x), net(x), atol=1e-6)
+
+
+def test_self_ensemble_averages_the_eight_transforms_of_a_non_equivariant_fn():
+    """A horizontal ramp times the input is not equivariant: fn(x) alone differs from the ensemble."""
+    x = torch.rand(2, 3, 6, 10, generator=torch.Generator().manual_seed(0))
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        ramp = torch.linspace(0, 1, t.shape[-1])
+        return t * ramp + ramp  # depends on the column, so each flip/rotation gives a different result
+
+    expected = [
+        fn(x),
+        torch.rot90(fn(torch.rot90(x, 1, (2, 3))), -1, (2, 3)),
+        torch.rot90(fn(torch.rot90(x, 2, (2, 3))), -2, (2, 3)),
+        torch.rot90(fn(torch.rot90(x, 3, (2, 3))), -3, (2, 3)),
+        fn(x.flip(3)).flip(3),
+        torch.rot90(fn(torch.rot90(x.flip(3), 1, (2, 3))), -1, (2, 3)).flip(3),
+        torch.rot90(fn(torch.rot90(x.flip(3), 2, (2, 3))), -2, (2, 3)).flip(3),
+        torch.rot90(fn(torch.rot90(x.flip(3), 3, (2, 3))), -3, (2, 3)).flip(3),
+    ]
+    average = sum(expected) / 8
+    out = self_ensemble(fn, x)
+    assert float((average - fn(x)).abs().max()) > 0.1, "the test fn must not be equivariant"
+    assert torch.allclose(out, average, atol=1e-6), f"self_ensemble differs from the 8-transform average by {float((out - average).abs().max())}"
 
 
 # ---- Restorer ----------------------------------------------------------------------------------------

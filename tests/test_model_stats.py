@@ -60,12 +60,40 @@ def _run_script(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_model_stats_script_prints_the_lines():
-    res = _run_script("-opt", "tests/data/model_stats_tiny.yml", "--size", "32")
+    """Every printed figure equals the library's count for the same option file, at the printed precision."""
+    import re
+
+    from dpmambair.archs import build_network
+    from dpmambair.utils.options import parse_options
+
+    size = 64
+    res = _run_script("-opt", "tests/data/model_stats_tiny.yml", "--size", str(size))
     assert res.returncode == 0, res.stderr
-    out = res.stdout
-    for needle in ("network_g parameters:", "network_de parameters:", "network_g GMACs @1x3x32x32 (scan excluded):",
-                   "network_g scan GMACs", "network_de GMACs", "network_g CPU latency"):
-        assert needle in out, out
+    printed = {}
+    for line in res.stdout.splitlines():
+        m = re.match(r"^(.*?):\s*([0-9.]+)(?: M| ms)?(?: \(\d+ threads\))?$", line)
+        if m:
+            printed[m.group(1)] = m.group(2)
+    opt = parse_options(ROOT / "tests" / "data" / "model_stats_tiny.yml", is_train=False)
+    torch.manual_seed(0)
+    net_g, net_de = build_network(opt["network_g"]).eval(), build_network(opt["network_de"]).eval()
+    x = torch.rand(1, 3, size, size)
+    with torch.no_grad():
+        macs_de = count_macs(net_de, x)
+        macs_g = count_macs(net_g, x, embedding=net_de(x), task=torch.zeros(1, dtype=torch.long))
+    at = f"@1x3x{size}x{size}"
+    expected = {
+        "network_g parameters": f"{count_params(net_g) / 1e6:.2f}",
+        "network_de parameters": f"{count_params(net_de) / 1e6:.2f}",
+        f"network_g GMACs {at} (scan excluded)": f"{macs_g['total'] / 1e9:.2f}",
+        f"network_g scan GMACs {at} (9*b*l*d*n + b*d*l)": f"{macs_g['scan'] / 1e9:.2f}",
+        f"network_de GMACs {at}": f"{macs_de['total'] / 1e9:.2f}",
+    }
+    assert macs_g["scan"] >= 0.01e9 and macs_g["total"] > macs_g["scan"], "the size must make every figure visible"
+    for label, value in expected.items():
+        assert printed.get(label) == value, f"{label}: printed {printed.get(label)}, the library counts {value}\n{res.stdout}"
+    latency = {k: float(v) for k, v in printed.items() if "CPU latency" in k}
+    assert len(latency) == 2 and all(v > 0 for v in latency.values()), res.stdout
 
 
 def test_model_stats_script_errors_are_one_line():

@@ -86,6 +86,29 @@ def run_main(args: List[str], capsys) -> tuple:
     return info.value.code or 0, out.out, out.err
 
 
+def check_metrics_against_the_saved_images(summary: Dict[str, Any], csv_rows: List[Dict[str, str]]) -> None:
+    """Recompute every image's PSNR (RGB) and SSIM (Y) from the PNG written and its target, with the metric
+    functions called directly; they must equal metrics.json's per-image values, whose means are the set's
+    values and the CSV's."""
+    from dpmambair.metrics import calculate_psnr, calculate_ssim
+
+    checked = 0
+    for set_name, result in summary["sets"].items():
+        for row in result["images"]:
+            out = cv2.imread(row["output"])
+            gt = cv2.imread(row["image"].replace(f"{os.sep}lq{os.sep}", f"{os.sep}gt{os.sep}"))
+            assert out is not None and gt is not None and out.shape == gt.shape, row
+            psnr = calculate_psnr(out, gt, crop_border=0, test_y_channel=False, channel_order="BGR")
+            ssim = calculate_ssim(out, gt, crop_border=0, test_y_channel=True, channel_order="BGR")
+            assert row["psnr"] == pytest.approx(psnr, abs=1e-9) and row["ssim"] == pytest.approx(ssim, abs=1e-9), (row, psnr, ssim)
+            checked += 1
+        for metric in ("psnr", "ssim"):
+            assert result["metrics"][metric] == pytest.approx(np.mean([r[metric] for r in result["images"]]), abs=1e-9)
+            csv_all = next(r for r in csv_rows if r["set"] == set_name and r["task"] == "all")
+            assert float(csv_all[metric]) == pytest.approx(result["metrics"][metric], abs=1e-4)
+    assert checked == 6
+
+
 def test_end_to_end_writes_images_csv_json_and_never_overwrites(setup, capsys):
     tmp, opt, _ = setup
     opt_path = write_opt(tmp, opt)
@@ -103,8 +126,8 @@ def test_end_to_end_writes_images_csv_json_and_never_overwrites(setup, capsys):
     assert [(r["set"], r["task"], r["count"]) for r in rows] == [
         (MIXED, TASK_NAMES[0], "2"), (MIXED, TASK_NAMES[1], "2"), (MIXED, "average", "2"), (MIXED, "all", "4"),
         (PLAIN, "all", "2")]
-    assert all(float(r["psnr"]) > 5 and 0 < float(r["ssim"]) <= 1 for r in rows)
     summary = json.loads((root / "metrics.json").read_text())
+    check_metrics_against_the_saved_images(summary, rows)
     mixed = summary["sets"][MIXED]
     per_task = [mixed["tasks"][t]["metrics"]["psnr"] for t in TASK_NAMES]
     assert mixed["average"]["psnr"] == pytest.approx(sum(per_task) / 2)
@@ -129,7 +152,9 @@ def test_tiled_and_whole_results_agree(setup, capsys):
     assert code == 0, err
     tiled = json.loads((tmp / "results" / "tiled" / "metrics.json").read_text())["sets"][PLAIN]["metrics"]["psnr"]
     whole = json.loads((tmp / "results" / "whole" / "metrics.json").read_text())["sets"][PLAIN]["metrics"]["psnr"]
-    assert abs(tiled - whole) < 0.5
+    # tiles of 16 px with an 8 px overlap on 27-30 px images (untrained weights): tiling must have run (the
+    # results differ) and cost little; its accuracy near a realistic target is tested in test_inference.py
+    assert tiled != whole and abs(tiled - whole) < 0.1, (tiled, whole)
 
 
 def one_line_error(setup, capsys, overrides: List[str], *needles: str) -> str:
@@ -172,16 +197,22 @@ def test_results_folder_under_a_file(setup, capsys):
     one_line_error(setup, capsys, [f"path:results_root={blocker}"], "cannot write the results folder", str(blocker))
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX permissions or a read-only sysfs")
 def test_unwritable_results_folder(setup, capsys):
+    """A folder the user may not write: a chmod 500 folder, or (root ignores modes, as in CI) read-only /sys."""
     tmp = setup[0]
-    locked = tmp / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+    if os.geteuid() != 0:
+        locked = tmp / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+    else:
+        locked = Path("/sys")
+        assert locked.is_dir(), "running as root needs Linux's /sys, where even root cannot create folders"
     try:
         one_line_error(setup, capsys, [f"path:results_root={locked}"], "cannot write the results folder", str(locked))
     finally:
-        locked.chmod(0o700)
+        if locked != Path("/sys"):
+            locked.chmod(0o700)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -201,14 +232,11 @@ def test_no_test_sets(setup, capsys):
 
 
 def test_with_the_data_package(tmp_path, monkeypatch, capsys):
-    """The real dataset registry (colleague's dpmambair.data), when it provides PairedImageDataset."""
-    data_pkg = pytest.importorskip("dpmambair.data")
-    if not hasattr(data_pkg, "build_dataset"):
-        pytest.skip("dpmambair.data.build_dataset not written yet")
+    """test.py with the real dataset registry and PairedImageDataset (no stand-in)."""
+    import dpmambair.data  # noqa: F401  (importing registers the datasets)
     from dpmambair.utils.registry import DATASET_REGISTRY
 
-    if DATASET_REGISTRY.find("PairedImageDataset") is None:
-        pytest.skip("PairedImageDataset not registered yet")
+    assert DATASET_REGISTRY.find("PairedImageDataset") is not None, "PairedImageDataset is not registered"
     write_pairs(tmp_path / "pairs", [(20, 28), (19, 24)])
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
     monkeypatch.chdir(tmp_path)

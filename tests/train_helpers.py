@@ -65,16 +65,27 @@ def write_options(opt: Dict[str, Any], path: Path) -> Path:
     return path
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (a fixed one collides when two test runs share a machine)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def run_train(opt_path: Path, *args: str, env_extra: Dict[str, str] | None = None, timeout: int = 240,
-              check: bool = True, torchrun: int = 0) -> subprocess.CompletedProcess:
-    """Run train.py in a subprocess (one OpenMP thread per process: several processes share 2 cores)."""
+              check: bool = True, torchrun: int = 0, script: Path | None = None) -> subprocess.CompletedProcess:
+    """Run train.py (or `script`, a wrapper around it) in a subprocess, one OpenMP thread per process:
+    several processes share 2 cores."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     env.update(env_extra or {})
+    script = script or ROOT / "train.py"
     if torchrun:
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}", "--master_port=29517",
-               str(ROOT / "train.py"), "-opt", str(opt_path), "--launcher", "pytorch", *args]
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}", f"--master_port={free_port()}",
+               str(script), "-opt", str(opt_path), "--launcher", "pytorch", *args]
     else:
-        cmd = [sys.executable, str(ROOT / "train.py"), "-opt", str(opt_path), *args]
+        cmd = [sys.executable, str(script), "-opt", str(opt_path), *args]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(opt_path.parent))
     if check and res.returncode != 0:
         raise AssertionError(f"train.py failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")

@@ -12,28 +12,32 @@ from typing import Any, Dict
 from torch import nn
 
 from dpmambair.utils.misc import import_modules_with_suffix
+from dpmambair.utils.options import OptionError
 from dpmambair.utils.registry import ARCH_REGISTRY
 
 _arch_modules = import_modules_with_suffix(__file__, __name__, "_arch")
 
 
 def build_network(opt: Dict[str, Any], source: str = "network options") -> nn.Module:
-    """Build a registered network from its option dict; errors name `source` (e.g. 'options/x.yml: network_g')."""
+    """Build a registered network from its option dict; errors name `source` (e.g. 'options/x.yml: network_g').
+
+    They are `OptionError`s (a ValueError) so that train.py and test.py report them as one line, not a traceback.
+    """
     if not isinstance(opt, dict) or "type" not in opt:
-        raise ValueError(f"{source}: needs a 'type' key naming a registered network ({', '.join(ARCH_REGISTRY.keys())})")
+        raise OptionError(f"{source}: needs a 'type' key naming a registered network ({', '.join(ARCH_REGISTRY.keys())})")
     opt = copy.deepcopy(opt)
     name = opt.pop("type")
     cls = ARCH_REGISTRY.find(name)
     if cls is None:
-        raise ValueError(f"{source}: unknown network type '{name}'; registered: {', '.join(ARCH_REGISTRY.keys())}")
+        raise OptionError(f"{source}: unknown network type '{name}'; registered: {', '.join(ARCH_REGISTRY.keys())}")
     params = inspect.signature(cls).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         unknown = [k for k in opt if k not in params]
         if unknown:
-            raise ValueError(f"{source}: unknown key '{unknown[0]}' for {cls.__name__} (accepted: {', '.join(params)})")
+            raise OptionError(f"{source}: unknown key '{unknown[0]}' for {cls.__name__} (accepted: {', '.join(params)})")
     missing = [k for k, p in params.items() if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and k not in opt]
     if missing:
-        raise ValueError(f"{source}: missing required key '{missing[0]}' for {cls.__name__}")
+        raise OptionError(f"{source}: missing required key '{missing[0]}' for {cls.__name__}")
     return cls(**opt)
 
 

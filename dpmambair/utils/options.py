@@ -97,6 +97,8 @@ def apply_overrides(opt: Dict[str, Any], overrides: Iterable[str], source: str =
             raise OptionError(f"{source}: expected key=value, got '{item}'")
         key, value = item.split("=", 1)
         parts = [p for p in key.replace(".", ":").split(":") if p]
+        if not parts:
+            raise OptionError(f"{source}: expected key=value, got '{item}'")
         node = opt
         for p in parts[:-1]:
             if not isinstance(node.get(p), dict):
