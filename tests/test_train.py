@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train_helpers import ROOT, TINY_DE, run_train, save_random_extractor, tiny_options, write_options
+from train_helpers import ROOT, run_train, tiny_options, write_options
 
 
 def read_losses(log: Path) -> dict:
@@ -150,7 +150,7 @@ def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path):
     opt["dist_params"] = {"backend": "gloo"}
     res = run_train(write_options(opt, tmp_path / "ddp.yml"), torchrun=2, timeout=300)
     log = (tmp_path / "experiments" / "ddp" / "train_ddp.log").read_text()
-    line = next(l for l in log.splitlines() if "final weight checksums per rank" in l)
+    line = next(x for x in log.splitlines() if "final weight checksums per rank" in x)
     assert "identical across ranks: True" in line, line
     sums = json.loads(line.split("per rank: ")[1].split(";")[0])
     assert len(sums) == 2 and sums[0] == sums[1]
