@@ -201,14 +201,7 @@ def test_no_test_sets(setup, capsys):
 
 
 def test_with_the_data_package(tmp_path, monkeypatch, capsys):
-    """The real dataset registry (colleague's dpmambair.data), when it provides PairedImageDataset."""
-    data_pkg = pytest.importorskip("dpmambair.data")
-    if not hasattr(data_pkg, "build_dataset"):
-        pytest.skip("dpmambair.data.build_dataset not written yet")
-    from dpmambair.utils.registry import DATASET_REGISTRY
-
-    if DATASET_REGISTRY.find("PairedImageDataset") is None:
-        pytest.skip("PairedImageDataset not registered yet")
+    """test.py through the real dataset registry (dpmambair.data) with a PairedImageDataset block."""
     write_pairs(tmp_path / "pairs", [(20, 28), (19, 24)])
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
     monkeypatch.chdir(tmp_path)
