@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install lint test demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt setup.py
 
 install: $(STAMP)
 
-test: $(STAMP)
+# ruff (pinned in requirements-dev.txt, configured in pyproject.toml): lint rules, import order, formatting
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
 	$(PY) -m pytest -q -rs tests
 
 # the whole method end to end on scikit-image's bundled photos, CPU only, 14-16 minutes on 2 cores with the install;

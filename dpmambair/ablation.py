@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import yaml
 
 from dpmambair.utils.checkpoint import CheckpointError, load_file
+from dpmambair.utils.errors import DPMambaIRError
 from dpmambair.utils.options import OptionError, load_with_inheritance, load_yaml, merge_dicts, parse_options
 
 ROW_KEYS = ("network_g", "network_de", "path")  # what an ablation file contributes; all else comes from the base
@@ -36,7 +37,7 @@ PROMPT_COLUMNS = (("P_Δ", "prompt_delta"), ("P_B", "prompt_B"), ("P_C", "prompt
 Log = Callable[[str], None]
 
 
-class AblationError(RuntimeError):
+class AblationError(DPMambaIRError, RuntimeError):
     """A row that cannot be trained or tested; one line naming the row and the cause."""
 
 
@@ -95,10 +96,19 @@ def load_base(path: Path) -> Dict[str, Any]:
 
 
 def uses_extractor(opt: Dict[str, Any]) -> bool:
-    """Whether the restorer of these options reads the frozen extractor's embedding (stage 1 needed)."""
-    from dpmambair.models.dpmambair_model import needs_embedding
+    """Whether the restorer of these options reads the frozen extractor's embedding (stage 1 needed).
 
-    return bool(opt.get("network_g")) and needs_embedding(opt["network_g"])
+    The network answers for itself (`dpmambair.archs.needs_extractor`); it is built on the meta device, so this
+    costs no memory and no random numbers.
+    """
+    import torch
+
+    from dpmambair.archs import build_network, needs_extractor
+
+    if not opt.get("network_g"):
+        return False
+    with torch.device("meta"):
+        return needs_extractor(build_network(opt["network_g"], f"{opt.get('opt_path', 'options')}: network_g"))
 
 
 def row_options(base: Dict[str, Any], overrides: Dict[str, Any], name: str, iters: int) -> Dict[str, Any]:
@@ -305,7 +315,7 @@ def run_table(number: int, base_path: Path, test_path: Path, ablation_dir: Path,
     opt_dir = output / "options"
     opt_dir.mkdir(parents=True, exist_ok=True)
     done: Dict[str, Dict[str, Any]] = {}
-    for row, file, overrides, opt in plans:
+    for row, file, _overrides, opt in plans:
         name = opt["name"]
         if name in done:
             continue

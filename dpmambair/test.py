@@ -8,9 +8,10 @@ degraded input's scores, `input_psnr` ...), printed as a table and written as
 `<results_root>/<name>/metrics.csv` and `metrics.json`. An existing results folder of the same name is
 renamed with a timestamp first, never overwritten.
 
-Device: `num_gpu: 0` runs on CPU; `num_gpu: auto` (or ≥ 1) uses the GPU when PyTorch sees one. Asking for
-a GPU on a CPU-only machine falls back to the CPU with one warning line instead of failing: testing gives
-the same numbers on either device, only slower (training, where a silent fallback would cost days, errors).
+Device (`dpmambair.utils.device.resolve_device`): `num_gpu: 0` runs on CPU; `num_gpu: auto` (or ≥ 1) uses the
+GPU when PyTorch sees one. Asking for a GPU on a CPU-only machine falls back to the CPU with one warning line
+instead of failing: testing gives the same numbers on either device, only slower (training, where a silent
+fallback would cost days, errors).
 """
 from __future__ import annotations
 
@@ -30,7 +31,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from dpmambair.utils.checkpoint import CheckpointError
+from dpmambair.utils.device import resolve_device
+from dpmambair.utils.errors import DPMambaIRError
+from dpmambair.data import build_dataloader
+from dpmambair.data.image_io import tensor_to_uint8
 from dpmambair.utils.logger import get_logger
+from dpmambair.utils.misc import archive_if_exists
 from dpmambair.utils.options import OptionError, parse_options
 
 DEFAULT_METRICS = {"psnr": {"type": "calculate_psnr", "crop_border": 0, "test_y_channel": False},
@@ -46,21 +52,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 # ---- set-up ------------------------------------------------------------------------------------------
-def resolve_test_device(opt: Dict[str, Any]) -> Tuple[torch.device, Optional[str]]:
-    """The device to test on, and a warning when a requested GPU is absent (fallback to CPU)."""
-    num_gpu = opt.get("num_gpu", "auto")
-    if num_gpu == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu"), None
-    if not isinstance(num_gpu, int) or isinstance(num_gpu, bool) or num_gpu < 0:
-        raise OptionError(f"{opt['opt_path']}: num_gpu must be 'auto' or an integer ≥ 0, got {num_gpu!r}")
-    if num_gpu == 0:
-        return torch.device("cpu"), None
-    if torch.cuda.is_available():
-        return torch.device("cuda"), None
-    return torch.device("cpu"), (f"{opt['opt_path']}: num_gpu is {num_gpu} but PyTorch sees no CUDA device; testing on the "
-                                 "CPU instead (same results, slower; set num_gpu: 0 to silence this)")
-
-
 def check_metrics(metrics_opt: Dict[str, Any], source: str) -> Dict[str, Callable[..., float]]:
     """Fail before any image is restored on an unknown metric type or argument; returns name → scorer."""
     from dpmambair.metrics import calculate_metric, get_metric
@@ -88,18 +79,6 @@ def check_metrics(metrics_opt: Dict[str, Any], source: str) -> Dict[str, Callabl
     return scorers
 
 
-def archive_if_exists(folder: Path) -> Optional[Path]:
-    """Rename an existing folder to `<name>_archived_<timestamp>` (BasicSR's convention) so nothing is overwritten."""
-    if not folder.exists():
-        return None
-    stamp = time.strftime("%Y%m%d_%H%M%S")
-    target, n = folder.with_name(f"{folder.name}_archived_{stamp}"), 1
-    while target.exists():
-        target, n = folder.with_name(f"{folder.name}_archived_{stamp}_{n}"), n + 1
-    folder.rename(target)
-    return target
-
-
 def prepare_results_dir(opt: Dict[str, Any]) -> Tuple[Path, Optional[Path]]:
     """Create `<results_root>/<name>`, archiving an earlier one; unwritable → one line naming the folder."""
     root = Path((opt.get("path") or {}).get("results_root") or "results") / str(opt["name"])
@@ -115,11 +94,9 @@ def prepare_results_dir(opt: Dict[str, Any]) -> Tuple[Path, Optional[Path]]:
 
 
 def build_test_set(dataset_opt: Dict[str, Any], source: str):
-    """The colleague-owned dataset registry (`dpmambair.data.build_dataset`); kept as one seam for tests."""
-    try:
-        from dpmambair.data import build_dataset
-    except ImportError as err:
-        raise OptionError(f"{source}: the dataset package is unavailable ({err})") from None
+    """A `datasets.test_*` block through the dataset registry (`dpmambair.data.build_dataset`), in phase `test`."""
+    from dpmambair.data import build_dataset
+
     try:
         return build_dataset(dict(dataset_opt, phase=dataset_opt.get("phase", "test")), source)
     except (ValueError, KeyError, FileNotFoundError) as err:
@@ -138,11 +115,6 @@ def list_test_sets(opt: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
 
 
 # ---- images ------------------------------------------------------------------------------------------
-def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float RGB in [0, 1] → (H, W, 3) uint8 RGB, rounded (BasicSR's tensor2img)."""
-    return img.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 def _first(value: Any) -> Any:
     """Batch-of-one collation wraps strings in lists and ints in tensors; unwrap them."""
     if isinstance(value, (list, tuple)):
@@ -273,7 +245,7 @@ def write_reports(root: Path, rows: List[Dict[str, Any]], metric_names: List[str
 # ---- main --------------------------------------------------------------------------------------------
 def run_test(opt: Dict[str, Any]) -> Dict[str, Any]:
     """The whole pipeline for one parsed option dict; returns the summary written to metrics.json."""
-    from dpmambair.models.restorer import Restorer
+    from dpmambair.inference.restorer import Restorer
 
     source = opt["opt_path"]
     path_opt = opt.get("path") or {}
@@ -287,7 +259,7 @@ def run_test(opt: Dict[str, Any]) -> Dict[str, Any]:
     metrics_opt = val_opt.get("metrics", DEFAULT_METRICS) or {}
     scorers = check_metrics(metrics_opt, source)
     sets = list_test_sets(opt)
-    device, warning = resolve_test_device(opt)
+    device, warning = resolve_device(opt.get("num_gpu", "auto"), f"{source}: num_gpu", fallback=True)
     datasets = [(key, dopt, build_test_set(dopt, f"{source}: datasets.{key}")) for key, dopt in sets]
 
     logger = get_logger()
@@ -322,7 +294,7 @@ def _run_sets(opt: Dict[str, Any], restorer, datasets: List[tuple], scorers: Dic
         set_name = str(dopt.get("name", key))
         if set_name in results:
             raise OptionError(f"{source}: two test sets are named '{set_name}'; give them different 'name' keys")
-        loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=int(dopt.get("num_worker_per_gpu", 0) or 0))
+        loader = build_dataloader(dataset, dict(dopt, phase="test"))
         logger.info(f"testing {set_name}: {len(dataset)} images")
         results[set_name] = evaluate_set(restorer, loader, set_name, root if save_img else None, suffix, scorers, logger,
                                          score_input)
@@ -339,12 +311,10 @@ def _run_sets(opt: Dict[str, Any], restorer, datasets: List[tuple], scorers: Dic
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    from dpmambair.models.restorer import RestoreError
-
     try:
         opt = parse_options(args.opt, is_train=False, overrides=args.force_yml)
         run_test(opt)
-    except (OptionError, CheckpointError, RestoreError) as err:
+    except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

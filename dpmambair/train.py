@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 import yaml
-from torch.utils.data import DataLoader, DistributedSampler
 
-from dpmambair.utils.checkpoint import CheckpointError, load_file
+from dpmambair.utils.checkpoint import load_file
 from dpmambair.utils.dist import get_dist_info, init_dist
+from dpmambair.utils.errors import DPMambaIRError
 from dpmambair.utils.logger import ProgressLine, get_logger, init_tb_logger
+from dpmambair.utils.misc import archive_if_exists
 from dpmambair.utils.options import OptionError, parse_options
 from dpmambair.utils.rng import set_random_seed
 from dpmambair.utils.sampler import ResumableSampler, SeededDataset
@@ -50,19 +50,6 @@ def experiment_paths(opt: Dict[str, Any]) -> None:
     path.setdefault("tb_logger", str(Path(path.get("root", ".")) / "tb_logger" / opt["name"]))
 
 
-def archive_if_exists(folder: Path) -> Optional[Path]:
-    """Rename an existing folder with a timestamp so that nothing of an earlier run is overwritten."""
-    if not folder.exists():
-        return None
-    target = folder.with_name(f"{folder.name}_archived_{time.strftime('%Y%m%d_%H%M%S')}")
-    n = 1
-    while target.exists():
-        target = folder.with_name(f"{folder.name}_archived_{time.strftime('%Y%m%d_%H%M%S')}_{n}")
-        n += 1
-    folder.rename(target)
-    return target
-
-
 def make_experiment_dirs(opt: Dict[str, Any], resuming: bool) -> None:
     path = opt["path"]
     if get_dist_info()[0] == 0:
@@ -87,21 +74,11 @@ def latest_training_state(opt: Dict[str, Any]) -> Optional[Path]:
 
 
 # ---- data ------------------------------------------------------------------------------------------
-def build_train_loader(opt: Dict[str, Any], dataset, sampler: ResumableSampler) -> DataLoader:
-    dopt = opt["datasets"]["train"]
-    workers = int(dopt.get("num_worker_per_gpu", 0))
-    return DataLoader(SeededDataset(dataset), batch_size=sampler.batch_size, sampler=sampler, num_workers=workers,
-                      drop_last=True, pin_memory=bool(dopt.get("pin_memory", torch.cuda.is_available())),
-                      persistent_workers=False, prefetch_factor=dopt.get("prefetch_factor", 2) if workers else None)
-
-
-def build_val_loader(dataset, dopt: Dict[str, Any]) -> DataLoader:
+def val_shard(dataset) -> Optional[range]:
+    """Under DDP each rank validates the images rank, rank + world, ...: every image exactly once (a
+    DistributedSampler would pad an uneven set with repeats); None on one process."""
     rank, world = get_dist_info()
-    sampler = DistributedSampler(dataset, world, rank, shuffle=False, drop_last=False) if world > 1 else None
-    if sampler is not None and len(dataset) % world:
-        # DistributedSampler pads with repeats; an explicit shard keeps every image counted exactly once
-        sampler = list(range(rank, len(dataset), world))
-    return DataLoader(dataset, batch_size=1, sampler=sampler, shuffle=False, num_workers=int(dopt.get("num_worker_per_gpu", 0)))
+    return range(rank, len(dataset), world) if world > 1 else None
 
 
 # ---- main ------------------------------------------------------------------------------------------
@@ -121,12 +98,6 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         state_path = latest_training_state(opt)
     elif opt["path"].get("resume_state"):
         state_path = Path(opt["path"]["resume_state"])
-    make_experiment_dirs(opt, resuming=state_path is not None)
-    root = Path(opt["path"]["experiments_root"])
-    logger = get_logger(root / f"train_{opt['name']}.log")
-    if rank == 0:
-        shutil.copy(opt["opt_path"], root / Path(opt["opt_path"]).name) if not state_path else None
-        (root / "options_resolved.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
     if opt.get("deterministic", False):
         torch.use_deterministic_algorithms(True)
     seed = int(opt.get("manual_seed", 0))
@@ -141,17 +112,32 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
     train_set = data_pkg.build_dataset(dsets["train"], f"{opt['opt_path']}: datasets.train")
     val_sets = [(k, v, data_pkg.build_dataset(v, f"{opt['opt_path']}: datasets.{k}")) for k, v in dsets.items()
                 if k.startswith("val")]
+    val_loaders = {k: data_pkg.build_dataloader(vset, dict(v, phase="val"), sampler=val_shard(vset))
+                   for k, v, vset in val_sets}
     bs = int(dsets["train"].get("batch_size_per_gpu", 1))
     sampler = ResumableSampler(len(train_set), bs, seed, rank, world, shuffle=dsets["train"].get("use_shuffle", True),
                                enlarge_ratio=dsets["train"].get("dataset_enlarge_ratio", 1))
-    logger.info(f"train set {dsets['train'].get('name', 'train')}: {len(train_set)} samples, {sampler.batches_per_epoch} "
-                f"iterations per epoch (batch {bs} x {world} ranks); total {total_iter} iterations")
+    # one loader for the whole run: each epoch re-iterates it after sampler.set_epoch (the sampler runs in this
+    # process, so persistent workers see the new order); SeededDataset makes each sample a function of its seed
+    loader = data_pkg.build_dataloader(SeededDataset(train_set), dict(dsets["train"], phase="train"), dist=True,
+                                       sampler=sampler, seed=seed, rank=rank)
 
     model_type = opt["model_type"]
     cls = models_pkg.MODEL_REGISTRY.find(model_type)
     if cls is None:
         raise OptionError(f"{opt['opt_path']}: unknown model_type '{model_type}'; registered: {', '.join(models_pkg.MODEL_REGISTRY.keys())}")
-    model = cls(opt)
+    model = cls(opt)  # networks, extractor, losses, optimizer: every option mistake stops the run here
+
+    # Only now, with the options, data and networks checked, is any folder created or an earlier one renamed.
+    make_experiment_dirs(opt, resuming=state_path is not None)
+    root = Path(opt["path"]["experiments_root"])
+    logger = get_logger(root / f"train_{opt['name']}.log")
+    if rank == 0:
+        shutil.copy(opt["opt_path"], root / Path(opt["opt_path"]).name) if not state_path else None
+        # after the model filled in its defaults (the paper's losses), so the file says what is trained
+        (root / "options_resolved.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
+    logger.info(f"train set {dsets['train'].get('name', 'train')}: {len(train_set)} samples, {sampler.batches_per_epoch} "
+                f"iterations per epoch (batch {bs} x {world} ranks); total {total_iter} iterations")
 
     start_iter, epoch, start_batch = 0, 0, 0
     if state_path is not None:
@@ -181,7 +167,6 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
     results: Dict[str, Any] = {}
     while current_iter < total_iter:
         sampler.set_epoch(epoch, start_batch)
-        loader = build_train_loader(opt, train_set, sampler)
         batch_idx = start_batch
         tick = time.time()
         for data in loader:
@@ -217,9 +202,9 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
                     model.save_training_state(current_iter, epoch, batch_idx)
                     logger.info(f"saved models and training state at iteration {current_iter}")
             if val_sets and val_freq and (current_iter % val_freq == 0 or current_iter == total_iter):
-                for key, vopt, vset in val_sets:
+                for key, vopt, _ in val_sets:
                     name = vopt.get("name", key)
-                    results[name] = model.validation(build_val_loader(vset, vopt), name, current_iter, tb_logger,
+                    results[name] = model.validation(val_loaders[key], name, current_iter, tb_logger,
                                                      bool(val_opt.get("save_img", False)))
             if current_iter >= total_iter:
                 break
@@ -258,13 +243,11 @@ def _log_weight_agreement(model, logger) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    from dpmambair.data import DatasetError
-
     args = parse_args(argv)
     try:
         opt = parse_options(args.opt, is_train=True, overrides=args.force_yml)
         train(opt, args)
-    except (OptionError, CheckpointError, DatasetError) as err:
+    except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     finally:

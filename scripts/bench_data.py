@@ -72,6 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     from dpmambair.data.bench import loader_rate, per_task_rate
+    from dpmambair.utils.errors import DPMambaIRError
     from dpmambair.utils.options import OptionError, parse_options
 
     try:
@@ -114,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"3) training step of network_g (forward + backward + AdamW, batch {batch}, {patch}x{patch}, CPU): "
               f"{step:.3f} s -> consumes {need:.1f} samples/s; {args.workers} workers deliver {have:.1f} samples/s "
               f"at {patch}x{patch}: keep ahead: {verdict}")
-    except OptionError as err:
+    except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

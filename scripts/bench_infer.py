@@ -101,7 +101,7 @@ def build_restorer(nets: Dict[str, Any], weights: Optional[str], tile: Optional[
     import torch
 
     from dpmambair.archs import build_network
-    from dpmambair.models.restorer import Restorer
+    from dpmambair.inference.restorer import Restorer
 
     if weights:
         return Restorer.from_checkpoint(weights, device=device, tile=tile, tile_overlap=overlap)
@@ -172,17 +172,14 @@ def main() -> None:
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from dpmambair.models.restorer import RestoreError, resolve_device
-    from dpmambair.utils.options import OptionError
-
-    from dpmambair.data import DatasetError
     from dpmambair.data.degradations import parse_types
-    from dpmambair.data.tasks import UnknownTaskError
-    from dpmambair.utils.checkpoint import CheckpointError
+    from dpmambair.utils.device import resolve_device
+    from dpmambair.utils.errors import DPMambaIRError
+    from dpmambair.utils.options import OptionError
 
     try:
         nets = {} if args.weights else network_options(args.opt, args.net_opt)
-        resolve_device(args.device)
+        resolve_device(args.device, "--device")
         if args.weights:
             if args.net_opt:
                 raise OptionError("--net-opt: not with --weights (the checkpoint fixes the network)")
@@ -195,7 +192,7 @@ def main() -> None:
             tile = args.tile if args.worker == "tiled" else None
             print(json.dumps(worker(args, nets, tile)))
             return
-    except (OptionError, RestoreError, CheckpointError, DatasetError, UnknownTaskError) as err:
+    except DPMambaIRError as err:
         sys.exit(f"bench_infer.py: {err}")
     if args.tile % 8 or not 0 <= args.tile_overlap <= args.tile - 8:
         sys.exit(f"bench_infer.py: --tile must be a multiple of 8 and --tile_overlap in [0, tile - 8], got {args.tile}/{args.tile_overlap}")
@@ -203,7 +200,7 @@ def main() -> None:
     if not modes or any(m not in ("whole", "tiled") for m in modes):
         sys.exit(f"bench_infer.py: --modes must list whole and/or tiled, got '{args.modes}'")
 
-    from dpmambair.models.inference import tile_starts
+    from dpmambair.inference.tiling import tile_starts
 
     n_tiles = len(tile_starts(args.size + (-args.size) % 8, min(args.tile, args.size + (-args.size) % 8), args.tile_overlap)) ** 2
     if args.weights:

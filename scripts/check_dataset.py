@@ -25,12 +25,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from dpmambair.data.check import check_datasets, format_reports
-    from dpmambair.utils.options import OptionError, parse_options
+    from dpmambair.utils.errors import DPMambaIRError
+    from dpmambair.utils.options import parse_options
 
     try:
         opt = parse_options(args.opt, is_train=False)
         reports = check_datasets(opt, decode=not args.quick, workers=args.workers, only=args.sets)
-    except OptionError as err:
+    except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_reports(reports, args.max_problems))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`make demo`: DPMambaIR end to end on the photographs bundled with scikit-image, on a CPU.
 
-    python scripts/demo.py              # what `make demo` runs (12-15 minutes on 2 cores, install excluded)
+    python scripts/demo.py              # what `make demo` runs (14-16 minutes on 2 cores with the install, 12-14 without)
     python scripts/demo.py --smoke      # the same pipeline at test size (under a minute; tests/test_demo.py)
     python scripts/demo.py --stage2-iters 2700   # 3x the restorer's training (about 28 minutes on 2 cores)
 
@@ -146,11 +146,8 @@ def draw_embeddings(extractor: Path, smoke: bool) -> Optional[Path]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
-    from dpmambair.data import DatasetError
-    from dpmambair.models.restorer import RestoreError
-    from dpmambair.utils.checkpoint import CheckpointError
     from dpmambair.utils.comparison_figure import make_comparison_figure, pick_rows
-    from dpmambair.utils.options import OptionError
+    from dpmambair.utils.errors import DPMambaIRError
 
     smoke = args.smoke
     start = time.perf_counter()
@@ -186,7 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                         title="DPMambaIR demo, held-out photo: degraded | restored | ground truth")
         embeddings = None if args.skip_embeddings else draw_embeddings(extractor, smoke)
         timings["figures"] = time.perf_counter() - t
-    except (OptionError, DatasetError, CheckpointError, RestoreError) as err:
+    except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except SystemExit as err:  # train.py's entry point reports its own errors and exits

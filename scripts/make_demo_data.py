@@ -25,12 +25,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from dpmambair.data.demo import build_demo
-    from dpmambair.data.errors import DatasetError
+    from dpmambair.utils.errors import DPMambaIRError
 
     try:
         sev = [float(v) for v in args.severities.split(",") if v.strip()]
         summary = build_demo(args.output, args.train_size, args.eval_size, sev, overwrite=args.overwrite)
-    except (DatasetError, ValueError) as err:
+    except (DPMambaIRError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     splits = summary["splits"]

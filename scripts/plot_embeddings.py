@@ -86,7 +86,7 @@ def plot(coords: np.ndarray, tasks: List[str], severities: np.ndarray, names: Li
     from matplotlib.lines import Line2D
 
     cmap = plt.get_cmap("tab10")
-    sev_levels = sorted(set(float(s) for s in severities))
+    sev_levels = sorted({float(s) for s in severities})
     lo, hi = min(sev_levels), max(sev_levels)
 
     def shade(s: float) -> float:
@@ -120,12 +120,11 @@ def plot(coords: np.ndarray, tasks: List[str], severities: np.ndarray, names: Li
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from dpmambair.data import DatasetError, TASKS
+    from dpmambair.data import TASKS
     from dpmambair.data.degraded_crops import make_degraded_crops, split_photos
-    from dpmambair.models.embedding_analysis import analyse_extractor, check_projection, load_extractor
-    from dpmambair.models.restorer import RestoreError, resolve_device
-    from dpmambair.utils.checkpoint import CheckpointError
-    from dpmambair.utils.options import OptionError
+    from dpmambair.inference.embedding_analysis import analyse_extractor, check_projection, load_extractor
+    from dpmambair.utils.device import resolve_device
+    from dpmambair.utils.errors import DPMambaIRError
 
     try:
         check_projection(args.method)
@@ -141,7 +140,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         output = Path(args.output) if args.output else default_output(weights, args.method)
         if output.suffix.lower() != ".png":
             raise ValueError(f"--output {output}: must end in .png")
-        net, net_opt = load_extractor(weights, resolve_device(args.device))
+        net, net_opt = load_extractor(weights, resolve_device(args.device, "--device")[0])
         sample = dict(severities=args.severities, crops_per_photo=args.crops, crop_size=args.crop_size,
                       short_side=args.short_side, seed=args.seed)
         heldout_photos, train_photos = split_photos(HELDOUT_SPLITS), split_photos(["train"])
@@ -151,7 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{len(train)} training images ({', '.join(train_photos)}); {args.crops} crops x {len(TASKS)} types x "
               f"{len(args.severities)} severities per photo")
         result = analyse_extractor(net, heldout, train, batch_size=args.batch_size, method=args.method, seed=args.seed)
-    except (ValueError, OptionError, CheckpointError, DatasetError, RestoreError) as err:
+    except (DPMambaIRError, ValueError) as err:
         print(f"plot_embeddings: error: {err}", file=sys.stderr)
         return 2
 

@@ -26,7 +26,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--copy", action="store_true", help="with --flat: copy files instead of linking")
     args = parser.parse_args(argv)
 
-    from dpmambair.data.errors import DatasetError
+    from dpmambair.utils.errors import DPMambaIRError
     from dpmambair.data.prepare import gopro_pairs, link_flat, write_meta_info
 
     root = Path(args.root)
@@ -38,7 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.flat:
                 lq, gt = link_flat(pairs, root / split, root / f"{split}_flat", copy=args.copy)
                 print(f"{split}: flat folders {lq} and {gt}")
-    except (DatasetError, OSError) as err:
+    except (DPMambaIRError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -24,11 +24,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from dpmambair.utils.errors import DPMambaIRError  # noqa: E402
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
                   ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".pfm", ".avif"}
 
 
-class InputError(ValueError):
+class InputError(DPMambaIRError, ValueError):
     """A missing or unreadable input; one line naming the file."""
 
 
@@ -126,8 +128,7 @@ def task_label(task: Optional[str], num_tasks: int) -> Optional[int]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from dpmambair.models.restorer import Restorer, RestoreError
-    from dpmambair.utils.checkpoint import CheckpointError
+    from dpmambair.inference.restorer import Restorer, RestoreError
 
     try:
         inputs = list_inputs(Path(args.input))
@@ -142,7 +143,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise InputError(f"{args.weights}: this checkpoint is conditioned on task labels; pass --task NAME_OR_INDEX")
             task = task_label(args.task, int(getattr(restorer.net_g, "num_tasks", 1)))
         out_dir.mkdir(parents=True, exist_ok=True)
-    except (InputError, CheckpointError, RestoreError) as err:
+    except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:

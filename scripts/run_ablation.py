@@ -43,18 +43,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from dpmambair.ablation import AblationError, format_markdown, run_table
-    from dpmambair.data import DatasetError
-    from dpmambair.models.restorer import RestoreError
-    from dpmambair.utils.checkpoint import CheckpointError
-    from dpmambair.utils.options import OptionError
+    from dpmambair.ablation import format_markdown, run_table
+    from dpmambair.utils.errors import DPMambaIRError
 
     output = Path(args.output) if args.output else Path("results") / f"ablation_table{args.table}"
     try:
         report = run_table(args.table, Path(args.opt), Path(args.test_opt), Path(args.ablation_dir), output,
                            iters=args.iters, stage1_path=Path(args.stage1_opt) if args.stage1_opt else None,
                            stats_size=args.stats_size, prefix=args.prefix, save_img=args.save_img)
-    except (AblationError, OptionError, CheckpointError, DatasetError, RestoreError) as err:
+    except DPMambaIRError as err:
         print(f"run_ablation: error: {err}", file=sys.stderr)
         return 2
     print()

@@ -39,6 +39,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from dpmambair.data.errors import DatasetError
+    from dpmambair.utils.errors import DPMambaIRError
     from dpmambair.data.synthesis import synthesize_folder
 
     try:
@@ -49,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     seed=args.seed, severities=args.severities,
                                     severity_range=tuple(args.severity_range), count=args.count, layout=args.layout,
                                     ranges=ranges, max_side=args.max_side, overwrite=args.overwrite)
-    except (DatasetError, ValueError) as err:
+    except (DPMambaIRError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{summary['pairs']} pairs from {summary['images']} images -> {summary['output']} "

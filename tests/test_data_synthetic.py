@@ -60,14 +60,14 @@ def test_labels_params_and_whole_images(tmp_path: Path) -> None:
         assert np.allclose(lq.transpose(2, 0, 1), s["lq"].numpy(), atol=1e-6)
         names[s["task_name"]] += 1
         assert Path(s["lq_path"]).name == f"{Path(s['gt_path']).stem}_{s['task_name']}_s050.png"
-    assert names == {t: 3 for t in TASKS}
+    assert names == dict.fromkeys(TASKS, 3)
 
 
 def test_training_samples_are_seeded_and_cover_every_type(tmp_path: Path) -> None:
     root = clean_folder(tmp_path / "clean")
     ds = synthetic(root, "train", use_hflip=True, use_vflip=True, cache_images=True)
     assert len(ds) == 3 * 7
-    assert Counter(ds[i]["task_name"] for i in range(len(ds))) == {t: 3 for t in TASKS}
+    assert Counter(ds[i]["task_name"] for i in range(len(ds))) == dict.fromkeys(TASKS, 3)
     ds.reseed(9)
     first = ds[4]
     ds.reseed(9)

@@ -125,6 +125,12 @@ def package_key_accesses() -> Tuple[Set[str], List[re.Pattern]]:
                 params, used = _reader_parameters(node)
                 if used:
                     readers.setdefault(node.name, []).append((params, used))
+    # module-level string constants (`SUFFIX = "_opt"`), so `key.endswith(SUFFIX)` reads like the literal
+    constants: Dict[str, str] = {}
+    for tree in trees:
+        for stmt in tree.body:
+            if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
+                constants.update({t.id: stmt.value.value for t in stmt.targets if isinstance(t, ast.Name)})
     keys: Set[str] = set()
     patterns: List[re.Pattern] = []
 
@@ -149,8 +155,10 @@ def package_key_accesses() -> Tuple[Set[str], List[re.Pattern]]:
             attr = node.func.attr if isinstance(node.func, ast.Attribute) else None
             if attr in ("get", "pop", "setdefault") and node.args:
                 add(node.args[0])
-            elif attr in ("endswith", "startswith") and node.args and isinstance(node.args[0], ast.Constant):
-                text = re.escape(str(node.args[0].value))
+            elif attr in ("endswith", "startswith") and node.args and (
+                    isinstance(node.args[0], ast.Constant) or getattr(node.args[0], "id", None) in constants):
+                arg0 = node.args[0]
+                text = re.escape(str(arg0.value if isinstance(arg0, ast.Constant) else constants[arg0.id]))
                 patterns.append(re.compile(f"^.*{text}$" if attr == "endswith" else f"^{text}.*$"))
             name = attr or getattr(node.func, "id", None)
             for params, used in readers.get(str(name), []):

@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from dpmambair.models.inference import pad_to_multiple, self_ensemble, tile_starts, tiled_forward
-from dpmambair.models.restorer import Restorer, RestoreError, resolve_device
+from dpmambair.inference.tiling import pad_to_multiple, self_ensemble, tile_starts, tiled_forward
+from dpmambair.inference.restorer import Restorer, RestoreError
+from dpmambair.utils.device import resolve_device
+from dpmambair.utils.options import OptionError
 from dpmambair.utils.checkpoint import CheckpointError
 
 from inference_helpers import (EMBED, TASK_NAMES, TINY_DE, TINY_G, CountingExtractor, TinyConditionedNet, save_checkpoint,
@@ -198,8 +200,8 @@ def test_restorer_checks_input_and_arguments():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_requested_without_cuda_is_one_clear_line():
-    with pytest.raises(RestoreError) as info:
-        resolve_device("cuda")
+    with pytest.raises(OptionError) as info:  # the one device resolver: an argument/option mistake
+        resolve_device("cuda", "device")
     msg = str(info.value)
     assert "\n" not in msg and "no CUDA device" in msg and "cpu" in msg
 

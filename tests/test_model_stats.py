@@ -37,15 +37,15 @@ def test_count_macs_of_a_dpssm_layer_reports_the_scan_apart():
     # C=8, n=4, d_inner=16, dt_rank=1, embed 32, prompt_hidden 8; input (2, 8, 5, 6): b=2, l=30
     layer = DPSSM(8, d_state=4, embed_dim=32, prompt_hidden=8)
     macs = count_macs(layer, torch.rand(2, 8, 5, 6), torch.randn(2, 32))
-    b, l, c, d, n, r, e, h = 2, 30, 8, 16, 4, 1, 32, 8
-    linear = (b * l * 2 * d * c  # in_proj
-              + b * l * (r + 2 * n) * d  # x_proj
-              + b * l * d * r  # dt_proj
-              + b * l * c * d  # out_proj
+    b, length, c, d, n, r, e, h = 2, 30, 8, 16, 4, 1, 32, 8
+    linear = (b * length * 2 * d * c  # in_proj
+              + b * length * (r + 2 * n) * d  # x_proj
+              + b * length * d * r  # dt_proj
+              + b * length * c * d  # out_proj
               + (b * h * e + b * d * h) + 2 * (b * h * e + b * n * h))  # M_Δ, M_B, M_C
-    conv = b * d * l * 9  # depthwise 3×3
+    conv = b * d * length * 9  # depthwise 3×3
     assert macs["linear"] == linear and macs["conv"] == conv
-    assert macs["scan"] == 9 * b * l * d * n + b * d * l
+    assert macs["scan"] == 9 * b * length * d * n + b * d * length
     assert macs["total"] == linear + conv
 
 

@@ -14,9 +14,9 @@ import yaml
 from dpmambair.data.degraded_crops import make_degraded_crops, split_photos
 from dpmambair.data.demo import SPLITS
 from dpmambair.data.tasks import TASKS
-from dpmambair.metrics.embedding_metrics import (loo_nearest_neighbour_accuracy, nearest_centroid_accuracy,
+from dpmambair.metrics.clustering import (loo_nearest_neighbour_accuracy, nearest_centroid_accuracy,
                                                  pairwise_distances, silhouette_score)
-from dpmambair.models.embedding_analysis import check_projection, load_extractor, project_2d
+from dpmambair.inference.embedding_analysis import check_projection, load_extractor, project_2d
 
 from conftest import load_script  # noqa: E402
 

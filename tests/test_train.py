@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train_helpers import ROOT, TINY_DE, run_train, save_random_extractor, tiny_options, write_options
+from train_helpers import ROOT, run_train, tiny_options, write_options
 
 
 def read_losses(log: Path) -> dict:
@@ -264,7 +264,7 @@ def test_torchrun_two_cpu_processes_equal_one_process_at_twice_the_batch(tmp_pat
     res = run_train(write_options(opt, tmp_path / "ddp.yml"), torchrun=2, timeout=300, script=wrapper)
     assert res.returncode == 0
     log = (tmp_path / "experiments" / "ddp" / "train_ddp.log").read_text()
-    line = next(l for l in log.splitlines() if "final weight checksums per rank" in l)
+    line = next(x for x in log.splitlines() if "final weight checksums per rank" in x)
     assert "identical across ranks: True" in line, line
     r0 = torch.load(tmp_path / "rank0.pth", weights_only=False)["net_g"]
     r1 = torch.load(tmp_path / "rank1.pth", weights_only=False)["net_g"]
@@ -389,7 +389,7 @@ def test_ema_is_what_training_updates_validates_and_saves(tmp_path):
     assert float((ema_out - raw_out).abs().max()) > 1e-4, "EMA and raw outputs must differ for this test to mean anything"
 
     from dpmambair.metrics import calculate_psnr
-    from dpmambair.models.validation import tensor_to_uint8
+    from dpmambair.data.image_io import tensor_to_uint8
 
     loader = [{"lq": batch["lq"][:1], "gt": batch["gt"][:1], "lq_path": ["a.png"], "task": batch["task"][:1]}]
     res = model.validation(loader, "v", 1, None, False)

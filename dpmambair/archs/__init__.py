@@ -19,9 +19,11 @@ _arch_modules = import_modules_with_suffix(__file__, __name__, "_arch")
 
 
 def build_network(opt: Dict[str, Any], source: str = "network options") -> nn.Module:
-    """Build a registered network from its option dict; errors name `source` (e.g. 'options/x.yml: network_g').
+    """Build a registered network from its option dict.
 
-    They are `OptionError`s (a ValueError) so that train.py and test.py report them as one line, not a traceback.
+    Every mistake (no or unknown `type`, an unknown or missing key, a value the network rejects) is one
+    OptionError line naming `source` (e.g. 'options/x.yml: network_g'), so entry points report it like any
+    other option mistake.
     """
     if not isinstance(opt, dict) or "type" not in opt:
         raise OptionError(f"{source}: needs a 'type' key naming a registered network ({', '.join(ARCH_REGISTRY.keys())})")
@@ -38,7 +40,17 @@ def build_network(opt: Dict[str, Any], source: str = "network options") -> nn.Mo
     missing = [k for k, p in params.items() if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and k not in opt]
     if missing:
         raise OptionError(f"{source}: missing required key '{missing[0]}' for {cls.__name__}")
-    return cls(**opt)
+    try:
+        return cls(**opt)
+    except ValueError as err:  # a value the network's own checks reject
+        raise OptionError(f"{source}: {err}") from None
 
 
-__all__ = ["ARCH_REGISTRY", "build_network"]
+def needs_extractor(net: nn.Module) -> bool:
+    """Whether `net` reads the frozen degradation extractor's embedding: the one answer that training, inference
+    and the ablation runner use. A network says so itself: `uses_embedding` (DPMambaIR: whether any of its
+    DP-SSM layers reads the embedding) and `prompt_source` ("classes" reads task labels instead)."""
+    return getattr(net, "prompt_source", "extractor") == "extractor" and bool(getattr(net, "uses_embedding", False))
+
+
+__all__ = ["ARCH_REGISTRY", "build_network", "needs_extractor"]

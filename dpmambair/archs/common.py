@@ -1,23 +1,19 @@
 """Unregistered building blocks shared by the networks (Restormer-style helpers and input checks)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _shape(t: object) -> str:
-    if isinstance(t, Tensor):
-        return "(" + ", ".join(str(s) for s in t.shape) + ")"
-    return type(t).__name__
+from dpmambair.utils.misc import describe_shape
 
 
 def check_features(x: object, channels: int, who: str, name: str = "x") -> None:
     """Raise ValueError unless `x` is a (b, channels, H, W) tensor; the message names the argument."""
     if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != channels:
-        raise ValueError(f"{who}: '{name}' must have shape (b, {channels}, H, W), got {_shape(x)}")
+        raise ValueError(f"{who}: '{name}' must have shape (b, {channels}, H, W), got {describe_shape(x)}")
 
 
 def check_embedding(embedding: object, batch: int, embed_dim: int, who: str, name: str = "embedding") -> None:
@@ -26,7 +22,16 @@ def check_embedding(embedding: object, batch: int, embed_dim: int, who: str, nam
         raise ValueError(f"{who}: '{name}' is required, expected shape ({batch}, {embed_dim})")
     if (not isinstance(embedding, Tensor) or embedding.dim() != 2 or tuple(embedding.shape) != (batch, embed_dim)
             or not embedding.is_floating_point()):
-        raise ValueError(f"{who}: '{name}' must be a float tensor of shape ({batch}, {embed_dim}), got {_shape(embedding)}")
+        raise ValueError(f"{who}: '{name}' must be a float tensor of shape ({batch}, {embed_dim}), got {describe_shape(embedding)}")
+
+
+class ConditionedSequence(nn.ModuleList):
+    """Blocks applied in turn, each given the same per-image embedding: `block(x, embedding)`."""
+
+    def forward(self, x: Tensor, embedding: Optional[Tensor]) -> Tensor:  # type: ignore[override]
+        for block in self:
+            x = block(x, embedding)
+        return x
 
 
 class LayerNorm2d(nn.Module):
@@ -90,18 +95,23 @@ class Upsample(nn.Module):
         return self.body(x)
 
 
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, int, int]:
-    """Pad H and W at the bottom/right to a multiple of `multiple`; returns the padded map and the original size.
+def pad_to_multiple(x: Tensor, multiple: int = 8) -> Tuple[Tensor, Tuple[int, int]]:
+    """Pad H and W at the bottom/right up to a multiple of `multiple`; returns (padded, (h, w)) to crop back.
 
-    Reflect padding avoids the artificial edges that zero padding would create; an image too small to
-    reflect (pad ≥ size) falls back to replicate padding.
+    The one padding of the package: the networks pad their input with it and inference pads whole images.
+    Reflect padding continues the image content (zero padding would add edges the network would try to
+    "restore"); images too small to reflect (pad ≥ size) fall back to replicate padding.
     """
+    if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"pad_to_multiple: 'x' must be a float tensor of shape (b, c, H, W), got {describe_shape(x)}")
+    if not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"pad_to_multiple: 'multiple' must be a positive int, got {multiple!r}")
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph == 0 and pw == 0:
-        return x, h, w
+        return x, (h, w)
     mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
 def zero_last_linear(module: nn.Module) -> None:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from dpmambair.utils.registry import ARCH_REGISTRY
 
-from .common import check_embedding, check_features, pad_to_multiple
+from .common import ConditionedSequence, check_embedding, check_features, pad_to_multiple
 
 
 class FiLM(nn.Module):
@@ -43,13 +43,6 @@ class FiLMResBlock(nn.Module):
         return x + self.conv2(F.leaky_relu(self.film(self.conv1(x), embedding), 0.2))
 
 
-class FiLMStage(nn.ModuleList):
-    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:  # type: ignore[override]
-        for block in self:
-            x = block(x, embedding)
-        return x
-
-
 @ARCH_REGISTRY.register()
 class DegradationReconstructor(nn.Module):
     """forward(clean (b, 3, H, W), embedding (b, embed_dim)) → reconstructed degraded image (b, 3, H, W).
@@ -64,21 +57,21 @@ class DegradationReconstructor(nn.Module):
         self.in_channels, self.embed_dim = in_channels, embed_dim
         w = width
         self.conv_in = nn.Conv2d(in_channels, w, 3, padding=1)
-        self.enc1 = FiLMStage([FiLMResBlock(w, embed_dim) for _ in range(num_blocks)])
+        self.enc1 = ConditionedSequence([FiLMResBlock(w, embed_dim) for _ in range(num_blocks)])
         self.down1 = nn.Conv2d(w, 2 * w, 3, stride=2, padding=1)
-        self.enc2 = FiLMStage([FiLMResBlock(2 * w, embed_dim) for _ in range(num_blocks)])
+        self.enc2 = ConditionedSequence([FiLMResBlock(2 * w, embed_dim) for _ in range(num_blocks)])
         self.down2 = nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1)
-        self.bottleneck = FiLMStage([FiLMResBlock(4 * w, embed_dim) for _ in range(num_blocks)])
+        self.bottleneck = ConditionedSequence([FiLMResBlock(4 * w, embed_dim) for _ in range(num_blocks)])
         self.up2 = nn.Sequential(nn.Conv2d(4 * w, 8 * w, 1), nn.PixelShuffle(2))
-        self.dec2 = FiLMStage([FiLMResBlock(2 * w, embed_dim) for _ in range(num_blocks)])
+        self.dec2 = ConditionedSequence([FiLMResBlock(2 * w, embed_dim) for _ in range(num_blocks)])
         self.up1 = nn.Sequential(nn.Conv2d(2 * w, 4 * w, 1), nn.PixelShuffle(2))
-        self.dec1 = FiLMStage([FiLMResBlock(w, embed_dim) for _ in range(num_blocks)])
+        self.dec1 = ConditionedSequence([FiLMResBlock(w, embed_dim) for _ in range(num_blocks)])
         self.conv_out = nn.Conv2d(w, in_channels, 3, padding=1)
 
     def forward(self, clean: Tensor, embedding: Tensor) -> Tensor:
         check_features(clean, self.in_channels, "DegradationReconstructor", name="clean")
         check_embedding(embedding, clean.shape[0], self.embed_dim, "DegradationReconstructor")
-        x, h, w = pad_to_multiple(clean, 4)
+        x, (h, w) = pad_to_multiple(clean, 4)
         e1 = self.enc1(self.conv_in(x), embedding)
         e2 = self.enc2(self.down1(e1), embedding)
         b = self.bottleneck(self.down2(e2), embedding)

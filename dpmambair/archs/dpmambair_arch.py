@@ -8,19 +8,10 @@ from torch import Tensor, nn
 
 from dpmambair.utils.registry import ARCH_REGISTRY
 
-from .common import Downsample, Upsample, check_embedding, check_features, pad_to_multiple
+from .common import ConditionedSequence, Downsample, Upsample, check_embedding, check_features, pad_to_multiple
 from .dpss_block_arch import DPSSBlock
 
 PROMPT_SOURCES = ("extractor", "classes")
-
-
-class DPSSStage(nn.ModuleList):
-    """A sequence of DPSS blocks that all receive the same per-image degradation embedding."""
-
-    def forward(self, x: Tensor, embedding: Optional[Tensor]) -> Tensor:  # type: ignore[override]
-        for block in self:
-            x = block(x, embedding)
-        return x
 
 
 @ARCH_REGISTRY.register()
@@ -45,7 +36,8 @@ class DPMambaIR(nn.Module):
                  dt_rank: Union[int, str] = "auto", embed_dim: int = 512, prompt_delta: bool = True,
                  prompt_B: bool = True, prompt_C: bool = True, heb: bool = True, scan: str = "single",
                  insertion: str = "modulate", prompt_source: str = "extractor", num_tasks: int = 7,
-                 prompt_hidden: int = 32, scan_backend: str = "auto", output_init: str = "default") -> None:
+                 prompt_hidden: int = 32, scan_backend: str = "auto", output_init: str = "default",
+                 d_conv: int = 3) -> None:
         super().__init__()
         if len(num_blocks) != 4 or not all(isinstance(n, int) and n >= 0 for n in num_blocks):
             raise ValueError(f"DPMambaIR: 'num_blocks' must be 4 non-negative ints (levels 1-3 and bottleneck), got {num_blocks!r}")
@@ -59,10 +51,10 @@ class DPMambaIR(nn.Module):
         block_opts = dict(d_state=d_state, expand=expand, dt_rank=dt_rank, embed_dim=embed_dim,
                           ffn_expansion_factor=ffn_expansion_factor, prompt_delta=prompt_delta, prompt_B=prompt_B,
                           prompt_C=prompt_C, heb=heb, scan=scan, insertion=insertion, prompt_hidden=prompt_hidden,
-                          scan_backend=scan_backend)
+                          scan_backend=scan_backend, d_conv=d_conv)
 
-        def stage(channels: int, n: int) -> DPSSStage:
-            return DPSSStage([DPSSBlock(channels, **block_opts) for _ in range(n)])
+        def stage(channels: int, n: int) -> ConditionedSequence:
+            return ConditionedSequence([DPSSBlock(channels, **block_opts) for _ in range(n)])
 
         self.patch_embed = nn.Conv2d(inp_channels, dim, 3, padding=1, bias=False)
         self.encoder_level1 = stage(dim, num_blocks[0])
@@ -87,8 +79,9 @@ class DPMambaIR(nn.Module):
         if output_init == "zero":  # starts as the identity map (global residual): short runs begin at the input's PSNR
             nn.init.zeros_(self.output.weight)
 
-        # No prompt in use → no embedding table either (unused parameters would break DDP).
-        self.uses_embedding = insertion != "modulate" or bool(prompt_delta or prompt_B or prompt_C)
+        # No prompt in use → no embedding table either (unused parameters would break DDP). The DP-SSM layers
+        # decide whether the embedding is read; this network only collects their answer.
+        self.uses_embedding = any(m.uses_embedding for m in self.modules() if isinstance(m, DPSSBlock))
         self.task_embedding = (nn.Embedding(num_tasks, embed_dim)
                                if prompt_source == "classes" and self.uses_embedding else None)
 
@@ -115,7 +108,7 @@ class DPMambaIR(nn.Module):
         """
         check_features(x, self.inp_channels, "DPMambaIR")
         emb = self._embedding(x.shape[0], embedding, task)
-        inp, h, w = pad_to_multiple(x, 8)
+        inp, (h, w) = pad_to_multiple(x, 8)
 
         enc1 = self.encoder_level1(self.patch_embed(inp), emb)
         enc2 = self.encoder_level2(self.down1_2(enc1), emb)

@@ -73,14 +73,14 @@ class PromptCrossAttention(nn.Module):
         self.proj = nn.Linear(d_inner, d_inner, bias=False)
 
     def forward(self, tokens: Tensor, embedding: Tensor) -> Tensor:
-        b, l, d = tokens.shape
+        b, length, d = tokens.shape
         h = self.heads
-        q = self.q(tokens).view(b, l, h, d // h).transpose(1, 2)  # (b, h, l, hd)
+        q = self.q(tokens).view(b, length, h, d // h).transpose(1, 2)  # (b, h, l, hd)
         k, v = self.kv(embedding.view(b, self.num_tokens, -1)).chunk(2, dim=-1)
         k = k.view(b, self.num_tokens, h, d // h).transpose(1, 2)
         v = v.view(b, self.num_tokens, h, d // h).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v)  # (b, h, l, hd)
-        return self.proj(out.transpose(1, 2).reshape(b, l, d))
+        return self.proj(out.transpose(1, 2).reshape(b, length, d))
 
 
 @ARCH_REGISTRY.register()
@@ -113,6 +113,8 @@ class DPSSM(nn.Module):
             raise ValueError(f"DPSSM: 'insertion' must be one of {', '.join(INSERTIONS)}, got '{insertion}'")
         if dt_rank != "auto" and not (isinstance(dt_rank, int) and dt_rank > 0):
             raise ValueError(f"DPSSM: 'dt_rank' must be 'auto' or a positive int, got {dt_rank!r}")
+        if not (isinstance(d_conv, int) and d_conv > 0 and d_conv % 2):
+            raise ValueError(f"DPSSM: 'd_conv' must be a positive odd int (the depthwise conv keeps H, W), got {d_conv!r}")
         self.dim, self.d_state, self.embed_dim = dim, d_state, embed_dim
         self.d_inner = d_inner = int(expand * dim)
         self.dt_rank = math.ceil(dim / 16) if dt_rank == "auto" else int(dt_rank)
@@ -150,7 +152,7 @@ class DPSSM(nn.Module):
         if "C" in alphas:
             C = alphas["C"][:, :, None] * C
         A = -torch.exp(params.A_log.float())
-        # Δ is already softplus-ed and modulated, so the kernel must not apply softplus again (DESIGN §3).
+        # Δ is already softplus-ed and modulated, so the kernel must not apply softplus again (mamba_ssm's delta_softplus).
         return selective_scan(u.contiguous(), delta.contiguous(), A, B.contiguous(), C.contiguous(), D=params.D.float(),
                               delta_softplus=False, backend=self.scan_backend)
 

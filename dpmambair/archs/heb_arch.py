@@ -24,6 +24,7 @@ class HEB(nn.Module):
         super().__init__()
         self.dim = dim
         self.alpha = nn.Parameter(torch.zeros(1, dim, 1, 1))
+        self.alpha._no_weight_decay = True  # type: ignore[attr-defined]  # a gate, not a kernel
 
     def forward(self, x: Tensor) -> Tensor:
         check_features(x, self.dim, "HEB")

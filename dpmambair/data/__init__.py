@@ -1,7 +1,7 @@
 """Data layer: datasets (registered in DATASET_REGISTRY), the degradation engine, loaders and helpers.
 
 Every `*_dataset.py` module here registers its classes when this package is imported. The package knows
-no networks (DESIGN.md, section 5).
+no networks (the layering in README.md, "Layout").
 """
 from __future__ import annotations
 

@@ -128,3 +128,9 @@ def write_image(path: PathLike, img: np.ndarray) -> None:
 def img_to_tensor(img: np.ndarray) -> torch.Tensor:
     """(H, W, 3) float32 array → (3, H, W) float32 tensor (a copy, contiguous)."""
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+
+
+def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float RGB in [0, 1] → (H, W, 3) uint8 RGB, rounded (BasicSR's tensor2img); the inverse of
+    `img_to_tensor` up to quantisation. Validation and test.py score and save images through this one function."""
+    return img.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
+from dpmambair.utils.errors import DPMambaIRError
+
 TASKS: Tuple[str, ...] = ("lowlight", "snow", "rain", "fog", "jpeg", "noise", "blur")
 
 TASK_ALIASES: Dict[str, Tuple[str, ...]] = {
@@ -33,7 +35,7 @@ for _task, _names in TASK_ALIASES.items():
         _LOOKUP[_name] = _task
 
 
-class UnknownTaskError(KeyError):
+class UnknownTaskError(DPMambaIRError, KeyError):
     """A degradation name that is neither a task nor an alias; `str()` is the plain message (no KeyError quotes)."""
 
     def __str__(self) -> str:

@@ -49,4 +49,4 @@ def calculate_metric(data: Dict[str, Any], opt: Dict[str, Any], source: str = "m
     return float(value)
 
 
-__all__ = ["METRIC_REGISTRY", "calculate_metric", "get_metric"]
+__all__ = ["METRIC_REGISTRY", "calculate_lpips", "calculate_metric", "calculate_psnr", "calculate_ssim", "get_metric"]

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from dpmambair.metrics.psnr_ssim_metric import reorder_image
+from dpmambair.metrics.psnr_ssim_metric import crop_borders, reorder_image
 from dpmambair.utils.lpips_weights import build_lpips, canonical_net
 from dpmambair.utils.registry import METRIC_REGISTRY
 
@@ -32,11 +32,7 @@ def calculate_lpips(img: Any, img2: Any, crop_border: int = 0, input_order: str 
     a, b = reorder_image(img, input_order), reorder_image(img2, input_order)
     if a.shape != b.shape or a.shape[2] != 3:
         raise ValueError(f"LPIPS needs two 3-channel images of one shape, got {a.shape} and {b.shape}")
-    if crop_border:
-        if 2 * crop_border >= min(a.shape[:2]):
-            raise ValueError(f"crop_border={crop_border} leaves nothing of a {a.shape[0]}×{a.shape[1]} image")
-        a = a[crop_border:-crop_border, crop_border:-crop_border]
-        b = b[crop_border:-crop_border, crop_border:-crop_border]
+    a, b = crop_borders(a, b, crop_border)
     if channel_order == "BGR":
         a, b = a[..., ::-1], b[..., ::-1]
     model = _lpips_network(canonical_net(net), str(device or "cpu"))

@@ -62,18 +62,22 @@ def to_y_channel(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:
     return (img @ weights + 16.0)[..., None]
 
 
+def crop_borders(a: np.ndarray, b: np.ndarray, crop_border: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Both H×W×C images without `crop_border` pixels on each side (BasicSR's crop_border); every metric uses it."""
+    if not crop_border:
+        return a, b
+    if 2 * crop_border >= min(a.shape[:2]):
+        raise ValueError(f"crop_border={crop_border} leaves nothing of a {a.shape[0]}×{a.shape[1]} image")
+    return a[crop_border:-crop_border, crop_border:-crop_border], b[crop_border:-crop_border, crop_border:-crop_border]
+
+
 def _prepare(img: Any, img2: Any, crop_border: int, input_order: str, test_y_channel: bool,
              channel_order: str) -> Tuple[np.ndarray, np.ndarray]:
     """Shared preamble: same shape, H×W×C float64, border crop, optional Y channel."""
     a, b = reorder_image(img, input_order), reorder_image(img2, input_order)
     if a.shape != b.shape:
         raise ValueError(f"image shapes differ: {a.shape} and {b.shape}")
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    if crop_border:
-        if 2 * crop_border >= min(a.shape[:2]):
-            raise ValueError(f"crop_border={crop_border} leaves nothing of a {a.shape[0]}×{a.shape[1]} image")
-        a = a[crop_border:-crop_border, crop_border:-crop_border]
-        b = b[crop_border:-crop_border, crop_border:-crop_border]
+    a, b = crop_borders(a.astype(np.float64), b.astype(np.float64), crop_border)
     if test_y_channel:
         a, b = to_y_channel(a, channel_order), to_y_channel(b, channel_order)
     return a, b

@@ -5,9 +5,10 @@ Subclasses (`*_model.py`) say which networks exist, how a batch becomes a loss, 
 from __future__ import annotations
 
 import copy
+import inspect
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -15,34 +16,41 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dpmambair.losses import build_loss
 from dpmambair.utils.checkpoint import load_network, save_atomic, unwrap
+from dpmambair.utils.device import resolve_device
 from dpmambair.utils.dist import get_dist_info, reduce_mean
 from dpmambair.utils.logger import get_logger
 from dpmambair.utils.options import OptionError
 from dpmambair.utils.rng import get_rng_state, set_rng_state
 
-LOSS_KEY_SUFFIX = "_opt"
-NOT_LOSSES = {"optim_g", "optim_de", "optim_r", "scheduler"}
+LOSS_KEY_SUFFIX = "_opt"  # train.<name>_opt blocks are losses (BasicSR); optimizers are optim_<net>, not *_opt
 
 
-def resolve_device(opt: Dict[str, Any]) -> torch.device:
-    """`num_gpu: auto` uses a GPU when present; `num_gpu: N > 0` on a CPU-only machine is an error."""
-    num_gpu = opt.get("num_gpu", "auto")
-    source = opt.get("opt_path", "options")
-    if num_gpu == "auto":
-        return torch.device("cuda", get_local_rank()) if torch.cuda.is_available() else torch.device("cpu")
-    if not isinstance(num_gpu, int) or num_gpu < 0:
-        raise OptionError(f"{source}: num_gpu must be 'auto' or an integer ≥ 0, got {num_gpu!r}")
-    if num_gpu == 0:
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise OptionError(f"{source}: num_gpu is {num_gpu} but no CUDA device is available; set num_gpu: 0 (CPU) or auto")
-    return torch.device("cuda", get_local_rank())
+def has_losses(train_opt: Dict[str, Any]) -> bool:
+    """Whether the option file names any loss block; when it names none, the model uses the paper's losses."""
+    return any(k.endswith(LOSS_KEY_SUFFIX) for k in train_opt)  # `<name>_opt: ~` counts: it removes an inherited loss
 
 
-def get_local_rank() -> int:
-    import os
+def no_weight_decay(param: nn.Parameter) -> bool:
+    """The Mamba / nanoGPT convention: decay matrices and kernels only.
 
-    return int(os.environ.get("LOCAL_RANK", 0)) % max(torch.cuda.device_count(), 1)
+    Not decayed: parameters a module marks `_no_weight_decay` (the SSM's A_log and D, as in mamba_ssm; the DPSS
+    block's skip scales and HEB's alpha) and, as in nanoGPT, every parameter with fewer than two dimensions
+    (biases, norm weights). Decaying A_log would pull every state's decay rate towards one time scale, and
+    decaying a gain pulls it towards zero instead of its identity value.
+    """
+    return bool(getattr(param, "_no_weight_decay", False)) or param.dim() < 2
+
+
+def weight_decay_groups(named_params: Iterable[Tuple[str, nn.Parameter]], weight_decay: float) -> List[Dict[str, Any]]:
+    """Two optimizer groups: {'params', 'names', 'weight_decay'} with decay, then the `no_weight_decay` ones at 0."""
+    decay: Dict[str, nn.Parameter] = OrderedDict()
+    keep: Dict[str, nn.Parameter] = OrderedDict()
+    for name, p in named_params:
+        if p.requires_grad:
+            (keep if no_weight_decay(p) else decay)[name] = p
+    groups = [{"params": list(decay.values()), "names": list(decay), "weight_decay": weight_decay},
+              {"params": list(keep.values()), "names": list(keep), "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 class ModelEMA:
@@ -71,7 +79,7 @@ class BaseModel:
         self.opt = opt
         self.source = opt.get("opt_path", "options")
         self.is_train = bool(opt.get("is_train", False))
-        self.device = resolve_device(opt)
+        self.device, _ = resolve_device(opt.get("num_gpu", "auto"), f"{self.source}: num_gpu", local_rank=True)
         self.logger = get_logger()
         self.trainable: Dict[str, nn.Module] = OrderedDict()
         self.optimizers: List[torch.optim.Optimizer] = []
@@ -109,34 +117,33 @@ class BaseModel:
         if missing or unexpected:
             self.logger.warning(f"{path}: not loaded (missing in file): {missing[:10]}; ignored (not in network): {unexpected[:10]}")
 
-    @staticmethod
-    def freeze(net: nn.Module) -> nn.Module:
-        net.eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
-        return net
-
     # ---- optimisation ---------------------------------------------------------------------------
     def build_losses(self) -> Dict[str, nn.Module]:
         """Every `train.<name>_opt` block with a `type` (BasicSR's pixel_opt, perceptual_opt, ...)."""
         train_opt = self.opt.get("train", {}) or {}
         losses = OrderedDict()
         for key, value in train_opt.items():
-            if key.endswith(LOSS_KEY_SUFFIX) and key not in NOT_LOSSES and isinstance(value, dict):
+            if key.endswith(LOSS_KEY_SUFFIX) and isinstance(value, dict):
                 losses[key[: -len(LOSS_KEY_SUFFIX)]] = build_loss(value, f"{self.source}: train.{key}").to(self.device)
         return losses
 
-    def build_optimizer(self, params: List[nn.Parameter], key: str) -> torch.optim.Optimizer:
+    def build_optimizer(self, nets: Dict[str, nn.Module], key: str) -> torch.optim.Optimizer:
+        """The optimizer of `train.<key>` over the trainable parameters of `nets` (name → network), in two groups:
+        `weight_decay` applies to matrices and kernels only (see `no_weight_decay`; docs/options.md lists both)."""
         train_opt = self.opt.get("train", {}) or {}
         optim_opt = copy.deepcopy(train_opt.get(key) or {"type": "AdamW", "lr": 3e-4, "betas": [0.9, 0.999], "weight_decay": 1e-4})
         name = optim_opt.pop("type", "AdamW")
         classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         if str(name).lower() not in classes:
             raise OptionError(f"{self.source}: train.{key}.type '{name}' is not one of Adam, AdamW, SGD")
+        cls = classes[str(name).lower()]
+        decay = optim_opt.pop("weight_decay", inspect.signature(cls).parameters["weight_decay"].default)
+        named = [(f"{net_name}.{k}", p) for net_name, net in nets.items() for k, p in unwrap(net).named_parameters()]
+        params = weight_decay_groups(named, float(decay or 0.0))
         if "betas" in optim_opt:
             optim_opt["betas"] = tuple(optim_opt["betas"])
         try:
-            optimizer = classes[str(name).lower()](params, **optim_opt)
+            optimizer = cls(params, **optim_opt)
         except TypeError as err:
             raise OptionError(f"{self.source}: train.{key}: {err}") from None
         self.optimizers.append(optimizer)
@@ -186,7 +193,7 @@ class BaseModel:
             limit = int(train_opt.get("max_nonfinite_steps", 5))
             self.logger.warning(f"non-finite loss ({loss.item()}); step skipped ({self.nonfinite_in_a_row} in a row)")
             if self.nonfinite_in_a_row >= limit:
-                raise RuntimeError(f"stopping: {self.nonfinite_in_a_row} non-finite losses in a row; lower train.optim_g.lr, "
+                raise RuntimeError(f"stopping: {self.nonfinite_in_a_row} non-finite losses in a row; lower the learning rate, "
                                    "enable train.use_grad_clip, or check the data")
             return False
         self.nonfinite_in_a_row = 0
@@ -275,5 +282,7 @@ class BaseModel:
     def save(self, current_iter: int) -> None:
         raise NotImplementedError
 
-    def validation(self, dataloader, current_iter: int, tb_logger, save_img: bool) -> Dict[str, float]:
+    def validation(self, dataloader, set_name: str, current_iter: int, tb_logger, save_img: bool) -> Dict[str, float]:
+        """Score one validation set (named `set_name`: the option block's `name`); docs/architecture.md says
+        how this differs from BasicSR's `validation(dataloader, current_iter, tb_logger, save_img)`."""
         raise NotImplementedError

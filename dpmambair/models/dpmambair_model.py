@@ -1,30 +1,20 @@
 """Stage 2: train the DPMambaIR restorer with the pretrained degradation extractor frozen."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from dpmambair.archs import build_network
-from dpmambair.utils.checkpoint import load_file, unwrap
+from dpmambair.archs import build_network, needs_extractor
+from dpmambair.utils.checkpoint import freeze, load_file, unwrap
 from dpmambair.utils.options import OptionError
 from dpmambair.utils.registry import MODEL_REGISTRY
 
-from .base_model import BaseModel
+from .base_model import BaseModel, has_losses
 from .validation import BestTracker, log_validation, run_validation
 
 PAPER_LOSSES = {"pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}, "mse_opt": {"type": "MSELoss", "loss_weight": 0.5},
                 "fft_opt": {"type": "FFTLoss", "loss_weight": 0.001}}
-
-
-def needs_embedding(net_opt: Dict[str, Any]) -> bool:
-    """Whether the restorer reads an extractor embedding (prompts on, or concat/attention insertion)."""
-    if net_opt.get("prompt_source", "extractor") != "extractor":
-        return False
-    if net_opt.get("insertion", "modulate") != "modulate":
-        return True
-    return any(net_opt.get(k, True) for k in ("prompt_delta", "prompt_B", "prompt_C"))
 
 
 @MODEL_REGISTRY.register()
@@ -41,7 +31,7 @@ class DPMambaIRModel(BaseModel):
         self.net_g = build_network(self.net_opt, f"{self.source}: network_g").to(self.device)
         self.net_de = None
         self.prototypes = None
-        if needs_embedding(self.net_opt):
+        if needs_extractor(self.net_g):
             self._load_extractor()
         self.load_pretrained(self.net_g, "network_g")
         self.tracker = BestTracker()
@@ -49,10 +39,10 @@ class DPMambaIRModel(BaseModel):
             self.net_g.train()
             self.trainable["net_g"] = self.net_g = self.model_to_device(self.net_g)
             train_opt = opt.setdefault("train", {})
-            if not any(k.endswith("_opt") and k not in ("optim_g", "scheduler") for k in train_opt):
+            if not has_losses(train_opt):  # written into options_resolved.yml: the file says what was trained
                 train_opt.update(PAPER_LOSSES)
             self.losses = self.build_losses()
-            self.build_optimizer([p for p in self.net_g.parameters() if p.requires_grad], "optim_g")
+            self.build_optimizer(self.trainable, "optim_g")
             self.build_schedulers()
             self.setup_ema(self.net_g)
 
@@ -65,7 +55,7 @@ class DPMambaIRModel(BaseModel):
             raise OptionError(f"{self.source}: path.pretrain_network_de is set but network_de (the extractor's options) is missing")
         self.net_de = build_network(self.opt["network_de"], f"{self.source}: network_de")
         self.load_pretrained(self.net_de, "network_de")
-        self.net_de = self.freeze(self.net_de.to(self.device))
+        self.net_de = freeze(self.net_de.to(self.device))
         ckpt = load_file(path)
         self.prototypes = ckpt.get("prototypes") if isinstance(ckpt, dict) else None
 

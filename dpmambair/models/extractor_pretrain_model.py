@@ -18,7 +18,7 @@ from dpmambair.utils.dist import get_dist_info, reduce_sum
 from dpmambair.utils.options import OptionError
 from dpmambair.utils.registry import MODEL_REGISTRY
 
-from .base_model import BaseModel
+from .base_model import BaseModel, has_losses
 from .validation import BestTracker, log_validation, run_validation
 
 PAPER_LOSSES = {"pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}, "perceptual_opt": {"type": "LPIPSLoss", "loss_weight": 1.0}}
@@ -35,6 +35,9 @@ class ExtractorPretrainModel(BaseModel):
         if "network_de" not in opt:
             raise OptionError(f"{self.source}: missing required key 'network_de'")
         train_opt = opt.setdefault("train", {}) if self.is_train else (opt.get("train") or {})
+        if "optim_g" in train_opt:
+            raise OptionError(f"{self.source}: train.optim_g: stage 1 has no net_g; its optimizer (net_de and net_r) "
+                              "is train.optim_de")
         self.pretext = train_opt.get("pretext", "reconstruction")
         if self.pretext not in PRETEXTS:
             raise OptionError(f"{self.source}: train.pretext must be one of {', '.join(PRETEXTS)}, got {self.pretext!r}")
@@ -53,13 +56,12 @@ class ExtractorPretrainModel(BaseModel):
             self.trainable["net_de"] = self.net_de = self.model_to_device(self.net_de.train())
             self.trainable["net_r"] = self.net_r = self.model_to_device(self.net_r.train())
             if self.pretext == "reconstruction":
-                if not any(k.endswith("_opt") and k not in ("optim_g", "scheduler") for k in train_opt):
+                if not has_losses(train_opt):  # written into options_resolved.yml
                     train_opt.update(PAPER_LOSSES)
                 self.losses = self.build_losses()
             else:
                 self.losses = {"ce": nn.CrossEntropyLoss()}
-            params = [p for net in (self.net_de, self.net_r) for p in net.parameters()]
-            self.build_optimizer(params, "optim_g")
+            self.build_optimizer(self.trainable, "optim_de")
             self.build_schedulers()
 
     def feed_data(self, data: Dict[str, Any]) -> None:

@@ -11,15 +11,11 @@ import cv2
 import numpy as np
 import torch
 
+from dpmambair.data.image_io import tensor_to_uint8
 from dpmambair.metrics import calculate_metric, get_metric
 from dpmambair.utils.dist import get_dist_info, reduce_sum
 
 Predict = Callable[[Dict[str, Any]], Tuple[torch.Tensor, torch.Tensor]]
-
-
-def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float RGB in [0, 1] → (H, W, 3) uint8 RGB, rounded like BasicSR's tensor2img."""
-    return (img.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
 
 
 def _metric_call(name: str, mopt: Dict[str, Any], out: np.ndarray, ref: np.ndarray, source: str) -> float:

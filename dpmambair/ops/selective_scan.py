@@ -16,15 +16,13 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from dpmambair.utils.misc import describe_shape
+
 from .scan_chunked import scan_chunked
 from .scan_cuda import cuda_scan_available, scan_cuda
 from .scan_reference import scan_reference
 
 BACKENDS = ("auto", "cuda", "chunked", "reference")
-
-
-def _shape(t: Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
 def _check(name: str, t: Optional[Tensor], expected: Tuple[int, ...], label: str) -> None:
@@ -33,18 +31,18 @@ def _check(name: str, t: Optional[Tensor], expected: Tuple[int, ...], label: str
     if not isinstance(t, Tensor):
         raise ValueError(f"selective_scan: '{name}' must be a tensor of shape {label}, got {type(t).__name__}")
     if tuple(t.shape) != expected:
-        raise ValueError(f"selective_scan: '{name}' must have shape {label} = {expected}, got {_shape(t)}")
+        raise ValueError(f"selective_scan: '{name}' must have shape {label} = {expected}, got {describe_shape(t)}")
 
 
 def validate_scan_args(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
                        z: Optional[Tensor], delta_bias: Optional[Tensor]) -> None:
     """Raise ValueError naming the argument and the expected shape."""
     if not isinstance(u, Tensor) or u.dim() != 3:
-        got = _shape(u) if isinstance(u, Tensor) else type(u).__name__
+        got = describe_shape(u)
         raise ValueError(f"selective_scan: 'u' must have shape (b, d, l), got {got}")
     b, d, length = u.shape
     if not isinstance(A, Tensor) or A.dim() != 2 or A.shape[0] != d:
-        got = _shape(A) if isinstance(A, Tensor) else type(A).__name__
+        got = describe_shape(A)
         raise ValueError(f"selective_scan: 'A' must have shape (d, n) with d={d}, got {got}")
     if A.is_complex():
         raise ValueError("selective_scan: complex 'A' is not supported; pass a real (d, n) tensor")
@@ -52,7 +50,7 @@ def validate_scan_args(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     _check("delta", delta, (b, d, length), "(b, d, l)")
     for name, t in (("B", B), ("C", C)):
         if not isinstance(t, Tensor) or t.dim() not in (3, 4):
-            got = _shape(t) if isinstance(t, Tensor) else type(t).__name__
+            got = describe_shape(t)
             raise ValueError(f"selective_scan: '{name}' must have shape (b, n, l) or (b, g, n, l), got {got}")
         if t.dim() == 3:
             _check(name, t, (b, n, length), "(b, n, l)")

@@ -13,8 +13,10 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 import torch
 from torch import nn
 
+from dpmambair.utils.errors import DPMambaIRError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(DPMambaIRError, RuntimeError):
     """A checkpoint that is missing, unreadable or does not fit the network; the message names the file."""
 
 
@@ -52,6 +54,14 @@ def load_file(path: str | Path) -> Any:
 def unwrap(net: nn.Module) -> nn.Module:
     """The bare network inside DataParallel/DistributedDataParallel wrappers."""
     return net.module if isinstance(net, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else net
+
+
+def freeze(net: nn.Module) -> nn.Module:
+    """Eval mode and no gradients: a network that is used (the frozen extractor, an inference net), not trained."""
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
 
 
 def _first(keys: Iterable[str], count: int = 5) -> str:

@@ -48,11 +48,8 @@ def master_only(func: Callable) -> Callable:
 
 def reduce_mean(value: torch.Tensor) -> torch.Tensor:
     """Average a tensor over ranks (identity when not distributed)."""
-    if get_dist_info()[1] == 1:
-        return value
-    value = value.clone()
-    dist.all_reduce(value, op=dist.ReduceOp.SUM)
-    return value / get_dist_info()[1]
+    world = get_dist_info()[1]
+    return value if world == 1 else reduce_sum(value) / world
 
 
 def reduce_sum(value: torch.Tensor) -> torch.Tensor:

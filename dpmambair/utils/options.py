@@ -12,6 +12,8 @@ from typing import Any, Dict, Iterable, Optional
 
 import yaml
 
+from dpmambair.utils.errors import DPMambaIRError
+
 TOP_LEVEL_KEYS = frozenset({
     "name", "model_type", "scale", "num_gpu", "manual_seed", "is_train", "datasets", "network_g", "network_de",
     "network_r", "path", "train", "val", "logger", "dist_params", "dist", "tile", "tile_overlap", "self_ensemble",
@@ -20,7 +22,7 @@ TOP_LEVEL_KEYS = frozenset({
 REQUIRED_KEYS = ("name", "model_type")
 
 
-class OptionError(ValueError):
+class OptionError(DPMambaIRError, ValueError):
     """A problem in an option file; the message names the file and the key."""
 
 

@@ -3,16 +3,17 @@
 They know nothing about networks: each takes `fn`, a callable mapping a (b, c, h, w) tensor to a restored
 tensor of the same spatial size. The caller closes `fn` over whatever conditions the network, so a
 per-image degradation embedding is computed once from the whole image and merely reused by every tile
-and every ensemble member (see `dpmambair.models.restorer.Restorer`).
+and every ensemble member (see `dpmambair.inference.restorer.Restorer`).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Tuple
+from typing import Callable, List
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from dpmambair.archs.common import pad_to_multiple
 
 TensorFn = Callable[[Tensor], Tensor]
 ALIGN = 8  # three 2× downsamplings in DPMambaIR: tiles and their offsets are multiples of 8
@@ -22,23 +23,6 @@ def _check_image(x: object, who: str) -> None:
     if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"{who}: 'x' must be a float tensor of shape (b, c, H, W), got {shape}")
-
-
-def pad_to_multiple(x: Tensor, multiple: int = ALIGN) -> Tuple[Tensor, Tuple[int, int]]:
-    """Pad H and W at the bottom/right up to a multiple of `multiple`; returns (padded, (h, w)) to crop back.
-
-    Reflect padding continues the image content (zero padding would add edges the network would try to
-    "restore"); images too small to reflect (pad ≥ size) fall back to replicate padding.
-    """
-    _check_image(x, "pad_to_multiple")
-    if not isinstance(multiple, int) or multiple < 1:
-        raise ValueError(f"pad_to_multiple: 'multiple' must be a positive int, got {multiple!r}")
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
 def tile_starts(length: int, tile: int, overlap: int, align: int = ALIGN) -> List[int]:

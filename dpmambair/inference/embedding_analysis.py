@@ -1,7 +1,7 @@
 """Does the pretrained degradation extractor tell degradation types apart on scenes it never saw?
 
 Embeds labelled degraded crops (`dpmambair.data.degraded_crops`) with a frozen extractor loaded from a
-self-contained checkpoint and scores type identification with `dpmambair.metrics.embedding_metrics`:
+self-contained checkpoint and scores type identification with `dpmambair.metrics.clustering`:
 
 - leave-one-out 1-NN accuracy among held-out embeddings (is each image's closest neighbour of its type?),
 - nearest-centroid accuracy with centroids from *training* photographs (do type prototypes transfer to
@@ -23,9 +23,10 @@ from torch import nn
 from dpmambair.archs import build_network
 from dpmambair.data.degraded_crops import DegradedCrops
 from dpmambair.data.tasks import TASKS
-from dpmambair.metrics.embedding_metrics import (class_centroids, loo_nearest_neighbour_predict,
+from dpmambair.metrics.clustering import (class_centroids, loo_nearest_neighbour_predict,
                                                  nearest_centroid_predict, per_class_accuracy, silhouette_score)
-from dpmambair.utils.checkpoint import CheckpointError, load_file, load_network
+from dpmambair.utils.checkpoint import CheckpointError, freeze, load_file, load_network
+from dpmambair.utils.options import OptionError
 
 PROJECTIONS = ("pca", "tsne")
 
@@ -41,13 +42,10 @@ def load_extractor(path: Union[str, Path], device: Union[str, torch.device] = "c
     key = "params_de" if ckpt.get("params_de") is not None else "params"
     try:
         net = build_network(dict(ckpt["network_de"]), f"{path}: network_de")
-    except ValueError as err:
+    except OptionError as err:  # the options stored in the file are at fault, not an option file
         raise CheckpointError(str(err)) from None
     load_network(net, path, strict=True, param_key=key)
-    net = net.to(device).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net, dict(ckpt["network_de"])
+    return freeze(net.to(device)), dict(ckpt["network_de"])
 
 
 @torch.no_grad()

@@ -19,38 +19,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dpmambair.archs import build_network
-from dpmambair.utils.checkpoint import CheckpointError, load_file, load_network
+from dpmambair.archs import build_network, needs_extractor
+from dpmambair.utils.checkpoint import CheckpointError, freeze, load_file, load_network
+from dpmambair.utils.device import resolve_device
+from dpmambair.utils.errors import DPMambaIRError
 from dpmambair.utils.logger import LOGGER_NAME
 
-from .inference import pad_to_multiple, self_ensemble, tiled_forward
+from .tiling import pad_to_multiple, self_ensemble, tiled_forward
 
 TaskLike = Union[None, int, Sequence[int], Tensor]
 
 
-class RestoreError(ValueError):
+class RestoreError(DPMambaIRError, ValueError):
     """A usage problem at inference time (device, missing extractor/prototypes/task); one line naming the cause."""
-
-
-def resolve_device(device: Union[str, torch.device, None]) -> torch.device:
-    """'auto' (or None) picks CUDA when PyTorch sees a GPU; an explicit 'cuda' without one is a clear error."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise RestoreError(f"device: expected cpu, cuda, cuda:N or auto, got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RestoreError(f"device '{device}' requested but PyTorch sees no CUDA device on this machine; use device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise RestoreError(f"device '{device}' requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    return dev
-
-
-def _uses_extractor(net_g: nn.Module, net_opt: Mapping[str, Any]) -> bool:
-    """Whether the restorer reads an extractor embedding (DPMambaIR says so itself; other nets: by their options)."""
-    source = net_opt.get("prompt_source", getattr(net_g, "prompt_source", "extractor"))
-    return source == "extractor" and bool(getattr(net_g, "uses_embedding", False))
 
 
 def _build(opt: Mapping[str, Any], source: str) -> nn.Module:
@@ -58,13 +39,6 @@ def _build(opt: Mapping[str, Any], source: str) -> nn.Module:
         return build_network(dict(opt), source)
     except ValueError as err:  # bad network options stored in a checkpoint or an option file
         raise CheckpointError(str(err)) from None
-
-
-def _freeze(net: nn.Module, device: torch.device) -> nn.Module:
-    net = net.to(device).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
 
 
 def _check_prototypes(protos: Any, source: str) -> Optional[Dict[str, Any]]:
@@ -93,15 +67,15 @@ class Restorer:
             raise RestoreError(f"{source}: 'tile_overlap' must be an int in [0, tile - 8], got {tile_overlap!r} (tile {tile})")
         if prompt_source not in ("extractor", "classes"):
             raise RestoreError(f"{source}: 'prompt_source' must be extractor or classes, got {prompt_source!r}")
-        self.device = resolve_device(device)
-        self.net_g = _freeze(net_g, self.device)
-        self.net_de = _freeze(net_de, self.device) if net_de is not None else None
+        self.device, _ = resolve_device(device, f"{source}: device")
+        self.net_g = freeze(net_g.to(self.device))
+        self.net_de = freeze(net_de.to(self.device)) if net_de is not None else None
         self.prompt_source = prompt_source
         self.prototypes = _check_prototypes(prototypes, source)
         self.tile, self.tile_overlap, self.self_ensemble = tile, tile_overlap, bool(self_ensemble)
         self.source = source
         self.load_report: Dict[str, Tuple[List[str], List[str]]] = {}
-        if self.prompt_source == "extractor" and self.net_de is None and getattr(net_g, "uses_embedding", False):
+        if self.prompt_source == "extractor" and self.net_de is None and needs_extractor(net_g):
             raise RestoreError(f"{source}: the restorer reads degradation embeddings but no degradation extractor was given")
 
     # ---- loading ------------------------------------------------------------------------------------
@@ -148,7 +122,7 @@ class Restorer:
         report["network_g"] = load_network(net_g, path, strict=strict_g, param_key=key_g)
 
         net_de, protos, protos_src = None, ckpt.get("prototypes"), str(path)
-        if _uses_extractor(net_g, net_opt):
+        if needs_extractor(net_g):
             if ckpt.get("params_de") is not None:
                 de_opt = ckpt.get("network_de") or opt.get("network_de")
                 if not isinstance(de_opt, dict):
@@ -266,4 +240,4 @@ class Restorer:
         return [(names[int(i)], float(s)) for s, i in zip(best.tolist(), idx.tolist())]
 
 
-__all__ = ["Restorer", "RestoreError", "resolve_device"]
+__all__ = ["Restorer", "RestoreError"]
