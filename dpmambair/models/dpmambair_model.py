@@ -116,7 +116,8 @@ class DPMambaIRModel(BaseModel):
         val_opt = self.opt.get("val", {}) or {}
         metrics_opt = val_opt.get("metrics") or {"psnr": {"type": "calculate_psnr"}, "ssim": {"type": "calculate_ssim"}}
         save_dir = self.experiment_path("visualization") if save_img else None
-        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir)
+        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir,
+                                       device=self.device)
         log_validation(results, set_name, current_iter, tb_logger, grids, self.tracker, metrics_opt, self.logger)
         return results
 
