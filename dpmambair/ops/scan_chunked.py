@@ -25,7 +25,8 @@ channel axis, which a CPU vectorises far better than a short n (6-7x faster at n
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+import contextlib
+from typing import ContextManager, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +56,18 @@ def auto_chunk(batch: int, channels: int, d_state: int, length: int) -> Tuple[in
 # to the 1e-10 the tests ask), and clamping the exponent there keeps every product out of the
 # denormal range, which x86 CPUs compute up to 50x slower.
 LOG_DECAY_MIN = -40.0
+
+
+def autocast_off(device: torch.device) -> ContextManager:
+    """Autocast disabled for this device type.
+
+    Why: under autocast the scan's matmuls (C·h, the sums over n) would run in bf16/fp16 while the
+    recurrence runs in float32, so the output and the gradients would lose precision and disagree.
+    """
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except RuntimeError:  # a device type without autocast (meta): nothing to disable
+        return contextlib.nullcontext()
 
 
 def _effective_delta(delta: Tensor, delta_bias: Optional[Tensor], delta_softplus: bool) -> Tensor:
@@ -188,6 +201,11 @@ class ChunkedSelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, _dlast):  # type: ignore[override]
+        with autocast_off(dout.device):  # backward() may be called inside an autocast region
+            return ChunkedSelectiveScan._backward(ctx, dout)
+
+    @staticmethod
+    def _backward(ctx, dout):
         u, delta, A, B, C, D, z, delta_bias, out, seg_states = ctx.saved_tensors
         delta_softplus, chunk_size, segment = ctx.scan_cfg
         b, d, length = u.shape

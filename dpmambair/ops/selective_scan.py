@@ -16,7 +16,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from .scan_chunked import scan_chunked
+from .scan_chunked import autocast_off, scan_chunked
 from .scan_cuda import cuda_scan_available, scan_cuda
 from .scan_reference import scan_reference
 
@@ -108,10 +108,12 @@ def selective_scan(
     Bn = B if B.dim() == 4 else B.unsqueeze(1)
     Cn = C if C.dim() == 4 else C.unsqueeze(1)
     args = (cast(u), cast(delta), cast(A), cast(Bn).contiguous(), cast(Cn).contiguous(), cast(D), cast(z), cast(delta_bias))
-    if name == "reference":
-        res = scan_reference(*args, delta_softplus=delta_softplus, return_last_state=return_last_state)
-    else:
-        res = scan_chunked(*args, delta_softplus=delta_softplus, return_last_state=return_last_state, chunk_size=chunk_size)
+    with autocast_off(u.device):
+        if name == "reference":
+            res = scan_reference(*args, delta_softplus=delta_softplus, return_last_state=return_last_state)
+        else:
+            res = scan_chunked(*args, delta_softplus=delta_softplus, return_last_state=return_last_state,
+                               chunk_size=chunk_size)
     if return_last_state:
         return res[0].to(u.dtype), res[1]
     return res.to(u.dtype)
