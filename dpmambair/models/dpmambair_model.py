@@ -12,6 +12,7 @@ from dpmambair.utils.options import OptionError
 from dpmambair.utils.registry import MODEL_REGISTRY
 
 from .base_model import BaseModel
+from .scan_backend import log_scan_backend
 from .validation import BestTracker, log_validation, run_validation
 
 PAPER_LOSSES = {"pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}, "mse_opt": {"type": "MSELoss", "loss_weight": 0.5},
@@ -39,6 +40,7 @@ class DPMambaIRModel(BaseModel):
         self.net_opt = opt["network_g"]
         self.prompt_source = self.net_opt.get("prompt_source", "extractor")
         self.net_g = build_network(self.net_opt, f"{self.source}: network_g").to(self.device)
+        self.scan_backend = log_scan_backend(self.net_opt, self.device, self.logger, f"{self.source}: network_g")
         self.net_de = None
         self.prototypes = None
         if needs_embedding(self.net_opt):

@@ -24,6 +24,7 @@ from dpmambair.utils.checkpoint import CheckpointError, load_file, load_network
 from dpmambair.utils.logger import LOGGER_NAME
 
 from .inference import pad_to_multiple, self_ensemble, tiled_forward
+from .scan_backend import log_scan_backend
 
 TaskLike = Union[None, int, Sequence[int], Tensor]
 
@@ -183,6 +184,7 @@ class Restorer:
             self_ensemble=bool(opt.get("self_ensemble", False) if self_ensemble is None else self_ensemble),
             source=str(path))
         restorer.load_report = report
+        log_scan_backend(net_opt, restorer.device, log, src_g)
         return restorer
 
     # ---- inference ----------------------------------------------------------------------------------
