@@ -211,7 +211,7 @@ def test_bad_shapes_name_the_argument(name, bad, match):
 
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and cuda_scan_available()),
-                    reason="needs a CUDA GPU and mamba_ssm's kernel (pip install --no-build-isolation -r requirements-cuda.txt)")
+                    reason="needs a CUDA GPU and mamba_ssm's kernel (MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -r requirements-cuda.txt)")
 def test_cuda_kernel_matches_chunked_on_gpu():  # pragma: no cover - GPU machines only
     leaves, extra = make_inputs(b=2, d=32, length=500, n=16, dtype=torch.float32, modulate=True)
     gpu, gex = to_device(leaves, "cuda"), to_device(extra, "cuda")
