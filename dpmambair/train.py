@@ -19,6 +19,7 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from dpmambair.utils.checkpoint import CheckpointError, load_file
+from dpmambair.utils.cuda_math import apply_cuda_math
 from dpmambair.utils.dist import get_dist_info, init_dist
 from dpmambair.utils.logger import ProgressLine, get_logger, init_tb_logger
 from dpmambair.utils.options import OptionError, parse_options
@@ -129,6 +130,7 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         (root / "options_resolved.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
     if opt.get("deterministic", False):
         torch.use_deterministic_algorithms(True)
+    cuda_math = apply_cuda_math(opt)
     seed = int(opt.get("manual_seed", 0))
     set_random_seed(seed)
 
@@ -152,6 +154,7 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
     if cls is None:
         raise OptionError(f"{opt['opt_path']}: unknown model_type '{model_type}'; registered: {', '.join(models_pkg.MODEL_REGISTRY.keys())}")
     model = cls(opt)
+    logger.info(f"device {model.device}; mixed precision {train_opt.get('use_amp') or 'off'}; {cuda_math}")
 
     start_iter, epoch, start_batch = 0, 0, 0
     if state_path is not None:
