@@ -1,7 +1,8 @@
 """Say once per run which selective-scan backend the restorer uses.
 
 Why: `scan_backend: auto` falls back to the pure-PyTorch scan when mamba_ssm does not import, which on a
-GPU is about 10x slower; a run must say so at its start, not leave it to be guessed from the speed.
+GPU is much slower (each scan step is a kernel launch); a run must say so at its start, not leave it to be
+guessed from the speed.
 """
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def check_backend(backend: str, device: torch.device, chunk_size: Optional[int] 
                   segment: Optional[int] = None) -> Tuple[str, str, Optional[str]]:
     """What a run with `scan_backend: backend` on `device` will use: (backend, log line, warning or None).
 
-    Why: `auto` silently falling back to the chunked scan on a GPU costs about 10x in speed, and
+    Why: `auto` silently falling back to the chunked scan on a GPU costs much speed (an estimated 10x), and
     `import mamba_ssm` can fail for reasons unrelated to the kernel (its __init__ imports triton and
     transformers). Raises ValueError (one line) when 'cuda' cannot run here.
     """
@@ -99,7 +99,7 @@ def check_backend(backend: str, device: torch.device, chunk_size: Optional[int] 
     warning = None
     if backend == "auto" and device.type == "cuda" and name != "cuda":
         warning = (f"scan_backend auto: mamba_ssm's CUDA kernel did not import ({cuda_import_error()}), so the scan "
-                   f"falls back to the pure-PyTorch chunked backend, about 10x slower on a GPU; install the kernel "
+                   f"falls back to the pure-PyTorch chunked backend, much slower on a GPU; install the kernel "
                    f"with `{INSTALL_COMMAND}`")
     return name, line, warning
 
