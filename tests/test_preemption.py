@@ -165,3 +165,36 @@ def test_disk_full_during_training_stops_with_one_line_and_keeps_the_last_checkp
     assert load_file(exp / "training_states" / "4.state")["iter"] == 4
     assert not (exp / "models" / "net_g_8.pth").exists()
     assert _leftovers(exp) == []
+
+
+@pytest.mark.parametrize("here,there,expected", [(None, None, False), (None, "SIGTERM", True), ("SIGUSR1", None, True)])
+def test_every_rank_stops_when_any_rank_got_the_signal(monkeypatch, here, there, expected):
+    """torchrun may forward the signal to one rank only: the flag is max-reduced (on the model's device) so that
+    all ranks stop at the same iteration, and rank 0 can checkpoint while the others wait at the barrier."""
+    import torch.distributed as dist
+
+    import dpmambair.utils.preemption as preemption
+    from dpmambair.utils.preemption import PreemptionHandler
+
+    seen = []
+
+    def all_reduce(tensor, op=None, group=None, async_op=False):
+        seen.append((tensor.device, op))
+        tensor.copy_(torch.maximum(tensor, torch.tensor([1.0 if there else 0.0])))
+
+    monkeypatch.setattr(preemption, "get_dist_info", lambda: (0, 2))
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    handler = PreemptionHandler()
+    handler.received = here
+    assert handler.should_stop(torch.device("cpu")) is expected
+    assert seen == [(torch.device("cpu"), dist.ReduceOp.MAX)]
+
+
+def test_the_handler_only_records_the_signal_and_restores_the_previous_handlers():
+    from dpmambair.utils.preemption import PreemptionHandler
+
+    before = signal.getsignal(signal.SIGTERM)
+    with PreemptionHandler() as handler:
+        os.kill(os.getpid(), signal.SIGTERM)  # would end this test process without the handler
+        assert handler.received == "SIGTERM" and handler.should_stop(torch.device("cpu"))
+    assert signal.getsignal(signal.SIGTERM) is before
