@@ -1,4 +1,5 @@
-"""Package metadata. `pip install -e .` for CPU; `pip install --no-build-isolation -e .[cuda]` adds the CUDA scan kernels."""
+"""Package metadata. `pip install -e .` for CPU; `MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -e .[cuda]`
+adds the CUDA scan kernel (README, "GPU")."""
 from pathlib import Path
 
 from setuptools import find_packages, setup

@@ -17,11 +17,13 @@ import torch
 import yaml
 
 from dpmambair.utils.checkpoint import load_file
+from dpmambair.utils.cuda_math import apply_cuda_math
 from dpmambair.utils.dist import get_dist_info, init_dist
 from dpmambair.utils.errors import DPMambaIRError
 from dpmambair.utils.logger import ProgressLine, get_logger, init_tb_logger
 from dpmambair.utils.misc import archive_if_exists
 from dpmambair.utils.options import OptionError, parse_options
+from dpmambair.utils.preemption import PreemptionHandler
 from dpmambair.utils.rng import set_random_seed
 from dpmambair.utils.sampler import ResumableSampler, SeededDataset
 
@@ -82,7 +84,9 @@ def val_shard(dataset) -> Optional[range]:
 
 
 # ---- main ------------------------------------------------------------------------------------------
-def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[PreemptionHandler] = None) -> Dict[str, Any]:
+    """Train; with `preemption` (an active handler) a SIGTERM/SIGUSR1 ends the run after the current step
+    with a resumable checkpoint."""
     import dpmambair.data as data_pkg
     import dpmambair.models as models_pkg
 
@@ -100,6 +104,7 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         state_path = Path(opt["path"]["resume_state"])
     if opt.get("deterministic", False):
         torch.use_deterministic_algorithms(True)
+    cuda_math = apply_cuda_math(opt)
     seed = int(opt.get("manual_seed", 0))
     set_random_seed(seed)
 
@@ -138,6 +143,7 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         (root / "options_resolved.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
     logger.info(f"train set {dsets['train'].get('name', 'train')}: {len(train_set)} samples, {sampler.batches_per_epoch} "
                 f"iterations per epoch (batch {bs} x {world} ranks); total {total_iter} iterations")
+    logger.info(f"device {model.device}; mixed precision {train_opt.get('use_amp') or 'off'}; {cuda_math}")
 
     start_iter, epoch, start_batch = 0, 0, 0
     if state_path is not None:
@@ -165,7 +171,9 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
 
         bar = tqdm(total=total_iter, initial=start_iter, desc=opt["name"], unit="it", dynamic_ncols=True)
     results: Dict[str, Any] = {}
-    while current_iter < total_iter:
+    saved_at = -1
+    stopped_by: Optional[str] = None
+    while current_iter < total_iter and stopped_by is None:
         sampler.set_epoch(epoch, start_batch)
         batch_idx = start_batch
         tick = time.time()
@@ -201,12 +209,21 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
                     model.save(current_iter)
                     model.save_training_state(current_iter, epoch, batch_idx)
                     logger.info(f"saved models and training state at iteration {current_iter}")
+                saved_at = current_iter
             if val_sets and val_freq and (current_iter % val_freq == 0 or current_iter == total_iter):
                 for key, vopt, _ in val_sets:
                     name = vopt.get("name", key)
                     results[name] = model.validation(val_loaders[key], name, current_iter, tb_logger,
                                                      bool(val_opt.get("save_img", False)))
             if current_iter >= total_iter:
+                break
+            if preemption is not None and preemption.should_stop(model.device):
+                stopped_by = preemption.received or "a stop signal to another rank"
+                if rank == 0 and saved_at != current_iter:
+                    model.save(current_iter)
+                    model.save_training_state(current_iter, epoch, batch_idx)
+                if world > 1:  # the other ranks wait until rank 0's checkpoint is complete
+                    torch.distributed.barrier()
                 break
             tick = time.time()
         epoch, start_batch = epoch + 1, 0
@@ -218,7 +235,11 @@ def train(opt: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         record.close()
     if tb_logger is not None:
         tb_logger.close()
-    logger.info(f"training done: {current_iter} iterations; models in {opt['path']['models']}")
+    if stopped_by is not None:
+        logger.info(f"stopped by {stopped_by} at iteration {current_iter}: saved a resumable training state in "
+                    f"{opt['path']['training_states']}; continue with --auto_resume")
+    else:
+        logger.info(f"training done: {current_iter} iterations; models in {opt['path']['models']}")
     if world > 1:
         # every rank reaches the end before any tears its process group down: a gloo rank that exits while a
         # peer is still closing its logs can abort ("terminate called without an active exception")
@@ -246,7 +267,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
         opt = parse_options(args.opt, is_train=True, overrides=args.force_yml)
-        train(opt, args)
+        with PreemptionHandler() as preemption:
+            train(opt, args, preemption)
     except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

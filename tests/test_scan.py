@@ -47,7 +47,7 @@ def run(backend, leaves, extra, softplus=True, use_z=True, use_D=True, use_bias=
     out, last = selective_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], D=t["D"] if use_D else None,
                                z=t["z"] if use_z else None, delta_bias=t["delta_bias"] if use_bias else None,
                                delta_softplus=softplus, return_last_state=True, backend=backend, **kw)
-    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device).view_as(out)
     wrt = {**leaves, **extra}
     if not use_z:
         wrt.pop("z")
@@ -57,6 +57,25 @@ def run(backend, leaves, extra, softplus=True, use_z=True, use_D=True, use_bias=
         wrt.pop("delta_bias")
     grads = torch.autograd.grad((out * weights).sum(), list(wrt.values()))
     return out, last, dict(zip(wrt.keys(), grads))
+
+
+def to_device(tensors, device):
+    """Fresh leaves on `device` (the GPU tests' inputs: weights, α's and all follow the input's device)."""
+    return {k: v.detach().to(device).requires_grad_() for k, v in tensors.items()}
+
+
+# a device other than the CPU: a GPU where there is one, else the meta device (shapes and devices, no values)
+OTHER_DEVICE = torch.device("cuda") if torch.cuda.is_available() else torch.device("meta")
+
+
+def test_the_gpu_tests_keep_every_tensor_on_the_inputs_device():
+    """run() (which the GPU tests use) builds nothing on the CPU: outputs and every gradient, α's included,
+    live on the inputs' device."""
+    leaves, extra = make_inputs(b=1, d=4, length=20, n=4, dtype=torch.float32, modulate=True)
+    out, last, grads = run("chunked", to_device(leaves, OTHER_DEVICE), to_device(extra, OTHER_DEVICE))
+    assert out.device.type == last.device.type == OTHER_DEVICE.type
+    assert {"a_delta", "a_B", "a_C", "u", "delta", "A", "B", "C", "D", "z", "delta_bias"} == set(grads)
+    assert all(g.device.type == OTHER_DEVICE.type for g in grads.values())
 
 
 def rel_err(a, b):
@@ -192,14 +211,14 @@ def test_bad_shapes_name_the_argument(name, bad, match):
 
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and cuda_scan_available()),
-                    reason="needs a CUDA GPU and mamba_ssm's kernel (pip install --no-build-isolation -r requirements-cuda.txt)")
+                    reason="needs a CUDA GPU and mamba_ssm's kernel (MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -r requirements-cuda.txt)")
 def test_cuda_kernel_matches_chunked_on_gpu():  # pragma: no cover - GPU machines only
     leaves, extra = make_inputs(b=2, d=32, length=500, n=16, dtype=torch.float32, modulate=True)
-    gpu = {k: v.detach().cuda().requires_grad_() for k, v in leaves.items()}
-    gex = {k: v.detach().cuda().requires_grad_() for k, v in extra.items()}
+    gpu, gex = to_device(leaves, "cuda"), to_device(extra, "cuda")
     ref = run("chunked", gpu, gex)
     cud = run("cuda", gpu, gex)
     assert rel_err(cud[0], ref[0]) < 1e-3
+    assert {"a_delta", "a_B", "a_C"} <= set(ref[2])  # the modulation gradients through the kernel
     for name in ref[2]:
         assert rel_err(cud[2][name], ref[2][name]) < 1e-2, name
 
@@ -208,6 +227,5 @@ def test_cuda_kernel_matches_chunked_on_gpu():  # pragma: no cover - GPU machine
 def test_chunked_runs_on_gpu():  # pragma: no cover - GPU machines only
     leaves, extra = make_inputs(dtype=torch.float64, modulate=True)
     cpu = run("chunked", leaves, extra)
-    gpu = run("chunked", {k: v.detach().cuda().requires_grad_() for k, v in leaves.items()},
-              {k: v.detach().cuda().requires_grad_() for k, v in extra.items()})
+    gpu = run("chunked", to_device(leaves, "cuda"), to_device(extra, "cuda"))
     assert rel_err(gpu[0].cpu(), cpu[0]) < 1e-10

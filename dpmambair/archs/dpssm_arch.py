@@ -105,7 +105,8 @@ class DPSSM(nn.Module):
     def __init__(self, dim: int, d_state: int = 16, expand: float = 2, dt_rank: Union[int, str] = "auto",
                  embed_dim: int = 512, prompt_delta: bool = True, prompt_B: bool = True, prompt_C: bool = True,
                  scan: str = "single", insertion: str = "modulate", prompt_hidden: int = 32,
-                 scan_backend: str = "auto", d_conv: int = 3) -> None:
+                 scan_backend: str = "auto", d_conv: int = 3, scan_chunk: Optional[int] = None,
+                 scan_segment: Optional[int] = None) -> None:
         super().__init__()
         if scan not in SCANS:
             raise ValueError(f"DPSSM: 'scan' must be one of {', '.join(SCANS)}, got '{scan}'")
@@ -118,7 +119,11 @@ class DPSSM(nn.Module):
         self.dim, self.d_state, self.embed_dim = dim, d_state, embed_dim
         self.d_inner = d_inner = int(expand * dim)
         self.dt_rank = math.ceil(dim / 16) if dt_rank == "auto" else int(dt_rank)
+        for key, value in (("scan_chunk", scan_chunk), ("scan_segment", scan_segment)):
+            if value is not None and not (isinstance(value, int) and value > 0):
+                raise ValueError(f"DPSSM: '{key}' must be a positive int or null (chosen per device), got {value!r}")
         self.scan, self.insertion, self.scan_backend = scan, insertion, scan_backend
+        self.scan_chunk, self.scan_segment = scan_chunk, scan_segment
 
         self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
         self.conv2d = nn.Conv2d(d_inner, d_inner, d_conv, padding=d_conv // 2, groups=d_inner, bias=True)
@@ -154,7 +159,8 @@ class DPSSM(nn.Module):
         A = -torch.exp(params.A_log.float())
         # Δ is already softplus-ed and modulated, so the kernel must not apply softplus again (mamba_ssm's delta_softplus).
         return selective_scan(u.contiguous(), delta.contiguous(), A, B.contiguous(), C.contiguous(), D=params.D.float(),
-                              delta_softplus=False, backend=self.scan_backend)
+                              delta_softplus=False, backend=self.scan_backend, chunk_size=self.scan_chunk,
+                              segment=self.scan_segment)
 
     def forward(self, x: Tensor, embedding: Optional[Tensor] = None) -> Tensor:
         check_features(x, self.dim, "DPSSM")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dpmambair.archs import build_network, needs_extractor
+from dpmambair.ops.backend_log import log_scan_backend
 from dpmambair.utils.checkpoint import CheckpointError, freeze, load_file, load_network
 from dpmambair.utils.device import resolve_device
 from dpmambair.utils.errors import DPMambaIRError
@@ -157,6 +158,7 @@ class Restorer:
             self_ensemble=bool(opt.get("self_ensemble", False) if self_ensemble is None else self_ensemble),
             source=str(path))
         restorer.load_report = report
+        log_scan_backend(net_opt, restorer.device, log, src_g)
         return restorer
 
     # ---- inference ----------------------------------------------------------------------------------

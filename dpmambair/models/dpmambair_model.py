@@ -7,6 +7,7 @@ import torch
 
 from dpmambair.archs import build_network, needs_extractor
 from dpmambair.utils.checkpoint import freeze, load_file, unwrap
+from dpmambair.ops.backend_log import log_scan_backend
 from dpmambair.utils.options import OptionError
 from dpmambair.utils.registry import MODEL_REGISTRY
 
@@ -29,6 +30,7 @@ class DPMambaIRModel(BaseModel):
         self.net_opt = opt["network_g"]
         self.prompt_source = self.net_opt.get("prompt_source", "extractor")
         self.net_g = build_network(self.net_opt, f"{self.source}: network_g").to(self.device)
+        self.scan_backend = log_scan_backend(self.net_opt, self.device, self.logger, f"{self.source}: network_g")
         self.net_de = None
         self.prototypes = None
         if needs_extractor(self.net_g):
@@ -106,7 +108,8 @@ class DPMambaIRModel(BaseModel):
         val_opt = self.opt.get("val", {}) or {}
         metrics_opt = val_opt.get("metrics") or {"psnr": {"type": "calculate_psnr"}, "ssim": {"type": "calculate_ssim"}}
         save_dir = self.experiment_path("visualization") if save_img else None
-        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir)
+        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir,
+                                       device=self.device)
         log_validation(results, set_name, current_iter, tb_logger, grids, self.tracker, metrics_opt, self.logger)
         return results
 

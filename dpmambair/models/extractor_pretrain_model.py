@@ -118,7 +118,8 @@ class ExtractorPretrainModel(BaseModel):
         if self.pretext == "classification":
             metrics_opt = {}
         save_dir = self.experiment_path("visualization") if save_img else None
-        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir)
+        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir,
+                                       device=self.device)
         self._update_prototypes()
         log_validation(results, set_name, current_iter, tb_logger, grids, self.tracker, metrics_opt, self.logger)
         return results
@@ -136,11 +137,12 @@ class ExtractorPretrainModel(BaseModel):
         dim = int(self.opt["network_de"].get("embed_dim", 512))
         sums = torch.stack([self._emb_sum[n] if self._emb_count.get(n) else torch.zeros(dim) for n in names])
         counts = torch.tensor([float(self._emb_count.get(n, 0)) for n in names])
-        sums, counts = reduce_sum(sums.double()), reduce_sum(counts.double())
+        # reduced on the model's device: an NCCL group only reduces CUDA tensors
+        sums, counts = reduce_sum(sums.to(self.device, torch.float64)), reduce_sum(counts.to(self.device, torch.float64))
         keep = counts > 0
         if keep.any():
             self.prototypes = {"names": [n for n, k in zip(names, keep.tolist()) if k],
-                               "embeddings": (sums[keep] / counts[keep, None]).float()}
+                               "embeddings": (sums[keep] / counts[keep, None]).float().cpu()}
 
     def save(self, current_iter: int) -> None:
         """net_de files carry their options and prototypes, so stage 2 and restore.py need nothing else."""

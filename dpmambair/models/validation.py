@@ -47,11 +47,12 @@ class BestTracker:
 
 
 def run_validation(predict: Predict, dataloader: Iterable, set_name: str, metrics_opt: Dict[str, Any], source: str,
-                   current_iter: int, save_dir: Optional[Path] = None, num_grid: int = 3,
-                   ) -> Tuple[Dict[str, float], List[np.ndarray]]:
+                   current_iter: int, save_dir: Optional[Path] = None, num_grid: int = 3, *,
+                   device: torch.device) -> Tuple[Dict[str, float], List[np.ndarray]]:
     """Evaluate one validation set; returns ({'psnr': avg, 'psnr/<task>': per-task avg, ...}, image grids).
 
     Sums and counts are reduced over ranks, so a sharded loader gives the same numbers as one rank.
+    `device` is the model's: the totals are reduced there, because an NCCL group only reduces CUDA tensors.
     """
     sums: Dict[str, float] = defaultdict(float)
     counts: Dict[str, float] = defaultdict(float)
@@ -82,7 +83,7 @@ def run_validation(predict: Predict, dataloader: Iterable, set_name: str, metric
     keys = sorted(set(sums) | set(counts))
     if get_dist_info()[1] > 1:  # every rank must hold the same key list: metrics and the fixed task names
         keys = _all_keys(keys)
-    totals = torch.tensor([[sums.get(k, 0.0), counts.get(k, 0.0)] for k in keys], dtype=torch.float64)
+    totals = torch.tensor([[sums.get(k, 0.0), counts.get(k, 0.0)] for k in keys], dtype=torch.float64, device=device)
     totals = reduce_sum(totals) if keys else totals
     results = OrderedDict()
     for k, (s, c) in zip(keys, totals.tolist()):

@@ -25,29 +25,39 @@ channel axis, which a CPU vectorises far better than a short n (6-7x faster at n
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+import contextlib
+from typing import ContextManager, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CHUNK_ELEMENTS = 2**21  # elements of one (b, d, chunk, n) work tensor: ~8 MB in float32, cache-friendly
-MAX_CHUNK = 4096
+# Per device type: (elements of one (b, d, chunk, n) work tensor, longest chunk).
+# CPU: ~8 MB in float32, cache-friendly. CUDA: the scan is bound by kernel launches, not by cache, so a
+# chunk is as long as a 1 GiB float32 work tensor allows (up to 4 such buffers live during the backward;
+# set `network_g.scan_chunk` lower on a small GPU), and segments ≈ √chunk keep the two sequential loops
+# (L steps inside a segment, K across segments) short: at (8, 96, 16384, 16) one chunk of 16384, 16x
+# fewer ATen ops per forward+backward than the CPU settings (scripts/bench_scan.py --count-ops).
+# Other device types (meta, ...) use the CPU settings.
+CHUNK_SETTINGS = {"cpu": (2**21, 4096), "cuda": (2**28, 2**16)}
 
 
-def auto_chunk(batch: int, channels: int, d_state: int, length: int) -> Tuple[int, int]:
-    """(chunk, segment) for a scan of this size.
+def auto_chunk(batch: int, channels: int, d_state: int, length: int, device_type: str = "cpu") -> Tuple[int, int]:
+    """(chunk, segment) for a scan of this size on this device type ("cpu", "cuda"; others as "cpu").
 
-    Why: the Python loop costs per step, the tensor ops per element. Few channels (one image at
-    full resolution) call for long chunks so that the loop steps are few; many channels for short
-    ones so that the work tensors stay in cache. Segments of 16 positions measured fastest on a
-    2-core CPU for chunks up to 1024 (scripts/bench_scan.py); longer chunks use about √chunk so
-    that the K-step propagation across segments stays short.
+    Why: the Python loop costs per step, the tensor ops per element. On a CPU, few channels (one image
+    at full resolution) call for long chunks so that the loop steps are few; many channels for short
+    ones so that the work tensors stay in cache. Segments of 16 positions measured fastest on a 2-core
+    CPU for chunks up to 1024 (scripts/bench_scan.py); longer chunks use about √chunk so that the K-step
+    propagation across segments stays short. On a GPU every step is a kernel launch, so chunks are long
+    and segments always ≈ √chunk.
     """
+    elements, longest = CHUNK_SETTINGS.get(device_type, CHUNK_SETTINGS["cpu"])
     per_position = max(batch * channels * d_state, 1)
-    chunk = 1 << max(int(CHUNK_ELEMENTS // per_position).bit_length() - 1, 4)
-    chunk = min(chunk, MAX_CHUNK, 1 << max(length - 1, 1).bit_length())
-    segment = 16 if chunk <= 1024 else 1 << ((chunk.bit_length() - 1 + 1) // 2)
+    chunk = 1 << max(int(elements // per_position).bit_length() - 1, 4)
+    chunk = min(chunk, longest, 1 << max(length - 1, 1).bit_length())
+    sqrt_chunk = 1 << ((chunk.bit_length() - 1 + 1) // 2)
+    segment = 16 if chunk <= 1024 and device_type != "cuda" else sqrt_chunk
     return chunk, min(segment, chunk)
 
 
@@ -55,6 +65,18 @@ def auto_chunk(batch: int, channels: int, d_state: int, length: int) -> Tuple[in
 # to the 1e-10 the tests ask), and clamping the exponent there keeps every product out of the
 # denormal range, which x86 CPUs compute up to 50x slower.
 LOG_DECAY_MIN = -40.0
+
+
+def autocast_off(device: torch.device) -> ContextManager:
+    """Autocast disabled for this device type.
+
+    Why: under autocast the scan's matmuls (C·h, the sums over n) would run in bf16/fp16 while the
+    recurrence runs in float32, so the output and the gradients would lose precision and disagree.
+    """
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except RuntimeError:  # a device type without autocast (meta): nothing to disable
+        return contextlib.nullcontext()
 
 
 def _effective_delta(delta: Tensor, delta_bias: Optional[Tensor], delta_softplus: bool) -> Tensor:
@@ -188,6 +210,11 @@ class ChunkedSelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, _dlast):  # type: ignore[override]
+        with autocast_off(dout.device):  # backward() may be called inside an autocast region
+            return ChunkedSelectiveScan._backward(ctx, dout)
+
+    @staticmethod
+    def _backward(ctx, dout):
         u, delta, A, B, C, D, z, delta_bias, out, seg_states = ctx.saved_tensors
         delta_softplus, chunk_size, segment = ctx.scan_cfg
         b, d, length = u.shape
@@ -275,9 +302,10 @@ def scan_chunked(
 ):
     """Chunked scan over normalised inputs (B, C as (b, g, n, l)); computes in u's dtype.
 
-    `chunk_size` / `segment` default to `auto_chunk`'s choice; they change speed and memory, not results.
+    `chunk_size` / `segment` default to `auto_chunk`'s choice for u's device; they change speed and memory,
+    not results.
     """
-    auto = auto_chunk(u.shape[0], u.shape[1], A.shape[1], u.shape[2])
+    auto = auto_chunk(u.shape[0], u.shape[1], A.shape[1], u.shape[2], u.device.type)
     chunk_size = auto[0] if chunk_size is None else chunk_size
     segment = auto[1] if segment is None else segment
     if chunk_size < 1 or segment < 1:

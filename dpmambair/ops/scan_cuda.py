@@ -16,6 +16,9 @@ except Exception as err:  # ImportError, or OSError/RuntimeError from a broken C
     _IMPORT_ERROR = f"{type(err).__name__}: {err}"
 
 
+INSTALL_COMMAND = "MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -r requirements-cuda.txt"
+
+
 def cuda_scan_available() -> bool:
     """True when mamba_ssm's kernel imported (a GPU tensor is still needed to use it)."""
     return _KERNEL is not None
@@ -31,7 +34,6 @@ def scan_cuda(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus
     if _KERNEL is None:
         raise RuntimeError(
             "backend='cuda' needs mamba_ssm's CUDA kernel, which did not import "
-            f"({_IMPORT_ERROR}); install it with `pip install --no-build-isolation -r requirements-cuda.txt` "
-            "on a CUDA machine, or use backend='chunked'"
+            f"({_IMPORT_ERROR}); install it with `{INSTALL_COMMAND}` on a CUDA machine, or use backend='chunked'"
         )
     return _KERNEL(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)

@@ -18,8 +18,8 @@ from torch import Tensor
 
 from dpmambair.utils.misc import describe_shape
 
-from .scan_chunked import scan_chunked
-from .scan_cuda import cuda_scan_available, scan_cuda
+from .scan_chunked import autocast_off, scan_chunked
+from .scan_cuda import INSTALL_COMMAND, cuda_import_error, cuda_scan_available, scan_cuda
 from .scan_reference import scan_reference
 
 BACKENDS = ("auto", "cuda", "chunked", "reference")
@@ -75,14 +75,42 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+def check_backend(backend: str, device: torch.device, chunk_size: Optional[int] = None,
+                  segment: Optional[int] = None) -> Tuple[str, str, Optional[str]]:
+    """What a run with `scan_backend: backend` on `device` will use: (backend, log line, warning or None).
+
+    Why: `auto` silently falling back to the chunked scan on a GPU costs much speed (an estimated 10x), and
+    `import mamba_ssm` can fail for reasons unrelated to the kernel (its __init__ imports triton and
+    transformers). Raises ValueError (one line) when 'cuda' cannot run here.
+    """
+    name = resolve_backend(backend, device)
+    if name == "cuda" and not cuda_scan_available():
+        raise ValueError(f"scan_backend 'cuda': mamba_ssm's kernel did not import ({cuda_import_error()}); "
+                         f"install it with `{INSTALL_COMMAND}`, or set scan_backend: auto")
+    if name == "cuda" and device.type != "cuda":
+        raise ValueError(f"scan_backend 'cuda' needs a CUDA device, but the model runs on {device}; set scan_backend: auto")
+    if name == "cuda":
+        line = f"selective scan backend: cuda (mamba_ssm's kernel; scan_backend: {backend})"
+    else:
+        sizes = f"chunk {chunk_size or 'auto'}, segment {segment or 'auto'}"
+        line = f"selective scan backend: {name} (pure PyTorch; scan_backend: {backend}; {sizes}, {device.type} settings)"
+    warning = None
+    if backend == "auto" and device.type == "cuda" and name != "cuda":
+        warning = (f"scan_backend auto: mamba_ssm's CUDA kernel did not import ({cuda_import_error()}), so the scan "
+                   f"falls back to the pure-PyTorch chunked backend, much slower on a GPU; install the kernel "
+                   f"with `{INSTALL_COMMAND}`")
+    return name, line, warning
+
+
 def selective_scan(
     u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None, z: Optional[Tensor] = None,
     delta_bias: Optional[Tensor] = None, delta_softplus: bool = False, return_last_state: bool = False,
-    backend: str = "auto", chunk_size: Optional[int] = None,
+    backend: str = "auto", chunk_size: Optional[int] = None, segment: Optional[int] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Selective scan y_t = C_t·h_t + D u_t, h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t (then · silu(z)).
 
-    `chunk_size` tunes the chunked backend (default: chosen from the sizes); it never changes results.
+    `chunk_size` and `segment` tune the chunked backend (default: chosen from the sizes and the device
+    type, see `auto_chunk`); they never change results.
     Returns `out` (b, d, l) in u's dtype, and with `return_last_state` also the final state (b, d, n)
     in the compute dtype (no gradient flows through it, as in mamba_ssm).
     """
@@ -106,10 +134,12 @@ def selective_scan(
     Bn = B if B.dim() == 4 else B.unsqueeze(1)
     Cn = C if C.dim() == 4 else C.unsqueeze(1)
     args = (cast(u), cast(delta), cast(A), cast(Bn).contiguous(), cast(Cn).contiguous(), cast(D), cast(z), cast(delta_bias))
-    if name == "reference":
-        res = scan_reference(*args, delta_softplus=delta_softplus, return_last_state=return_last_state)
-    else:
-        res = scan_chunked(*args, delta_softplus=delta_softplus, return_last_state=return_last_state, chunk_size=chunk_size)
+    with autocast_off(u.device):
+        if name == "reference":
+            res = scan_reference(*args, delta_softplus=delta_softplus, return_last_state=return_last_state)
+        else:
+            res = scan_chunked(*args, delta_softplus=delta_softplus, return_last_state=return_last_state,
+                               chunk_size=chunk_size, segment=segment)
     if return_last_state:
         return res[0].to(u.dtype), res[1]
     return res.to(u.dtype)

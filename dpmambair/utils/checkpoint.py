@@ -6,9 +6,8 @@ is on); a training state is a dict with the iteration, optimizer, scheduler and 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterable, Optional, Tuple
 
 import torch
 from torch import nn
@@ -20,23 +19,58 @@ class CheckpointError(DPMambaIRError, RuntimeError):
     """A checkpoint that is missing, unreadable or does not fit the network; the message names the file."""
 
 
+class _RecordingFile:
+    """A binary file whose first OSError is kept: torch.save reports a failed write (ENOSPC, EIO) as a
+    RuntimeError from its zip writer, which no longer says which OS error it was."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.error: Optional[OSError] = None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _open_for_write(path: Path) -> BinaryIO:
+    """The temporary file's handle (a seam for the tests, which make it fail like a full disk)."""
+    return open(path, "xb")
+
+
 def save_atomic(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
 
-    A kill during saving leaves the previous file intact (rename is atomic on POSIX).
+    A kill during saving leaves the previous file intact (rename is atomic on POSIX). A failed write
+    (disk full, I/O error) removes the temporary file, leaves the previous `path` untouched, and raises
+    CheckpointError naming `path` and the OS error.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():  # left by a process with our pid that was killed mid-write
+            tmp.unlink()
+        with _open_for_write(tmp) as f:
+            out = _RecordingFile(f)
+            try:
+                torch.save(obj, out)
+                out.flush()
+            except RuntimeError as err:
+                raise (out.error or err) from None
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException as err:
+        if tmp.exists():
+            tmp.unlink()
+        if isinstance(err, OSError):
+            raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err}); "
+                                  "any previous file at this path is left as it was") from None
         raise
 
 

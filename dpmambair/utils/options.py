@@ -17,7 +17,7 @@ from dpmambair.utils.errors import DPMambaIRError
 TOP_LEVEL_KEYS = frozenset({
     "name", "model_type", "scale", "num_gpu", "manual_seed", "is_train", "datasets", "network_g", "network_de",
     "network_r", "path", "train", "val", "logger", "dist_params", "dist", "tile", "tile_overlap", "self_ensemble",
-    "deterministic", "find_unused_parameters", "opt_path", "inherit",
+    "deterministic", "find_unused_parameters", "opt_path", "inherit", "tf32", "cudnn_benchmark",
 })
 REQUIRED_KEYS = ("name", "model_type")
 
