@@ -45,7 +45,8 @@ class DPMambaIR(nn.Module):
                  dt_rank: Union[int, str] = "auto", embed_dim: int = 512, prompt_delta: bool = True,
                  prompt_B: bool = True, prompt_C: bool = True, heb: bool = True, scan: str = "single",
                  insertion: str = "modulate", prompt_source: str = "extractor", num_tasks: int = 7,
-                 prompt_hidden: int = 32, scan_backend: str = "auto", output_init: str = "default") -> None:
+                 prompt_hidden: int = 32, scan_backend: str = "auto", output_init: str = "default",
+                 fusion_dim: int = 8) -> None:
         super().__init__()
         if len(num_blocks) != 4 or not all(isinstance(n, int) and n >= 0 for n in num_blocks):
             raise ValueError(f"DPMambaIR: 'num_blocks' must be 4 non-negative ints (levels 1-3 and bottleneck), got {num_blocks!r}")
@@ -59,7 +60,7 @@ class DPMambaIR(nn.Module):
         block_opts = dict(d_state=d_state, expand=expand, dt_rank=dt_rank, embed_dim=embed_dim,
                           ffn_expansion_factor=ffn_expansion_factor, prompt_delta=prompt_delta, prompt_B=prompt_B,
                           prompt_C=prompt_C, heb=heb, scan=scan, insertion=insertion, prompt_hidden=prompt_hidden,
-                          scan_backend=scan_backend)
+                          scan_backend=scan_backend, fusion_dim=fusion_dim)
 
         def stage(channels: int, n: int) -> DPSSStage:
             return DPSSStage([DPSSBlock(channels, **block_opts) for _ in range(n)])
