@@ -9,6 +9,11 @@ sizes, data and schedule come from the base. Every row is trained through the no
 set's degradation types (the papers' "Average"); parameters and MACs are the restorer's at one
 1×3×S×S input, scan excluded (`dpmambair.utils.complexity`, as scripts/model_stats.py reports).
 
+A row may name its own stage-1 file (Table 4's "OneRestore*": `options/ablation/stage1/table4_onerestore.yml`):
+its `train` keys are applied over the stage-1 options (`--stage1-opt`), that stage 1 is trained (or reused) as
+`<prefix>_stage1_<file>` with its own budget, and the row's stage 2 freezes the extractor it writes. The full
+model, a row of every table, is trained before the other rows.
+
 Experiments are named after their configuration (rows with identical settings — the full model appears
 in every table — share one) and the budget. A finished experiment with the same name, options, budget and
 extractor weights is reused; an interrupted one with the same options is resumed; anything else is
