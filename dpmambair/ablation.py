@@ -9,6 +9,11 @@ sizes, data and schedule come from the base. Every row is trained through the no
 set's degradation types (the papers' "Average"); parameters and MACs are the restorer's at one
 1×3×S×S input, scan excluded (`dpmambair.utils.complexity`, as scripts/model_stats.py reports).
 
+A row may name its own stage-1 file (Table 4's "OneRestore*": `options/ablation/stage1/table4_onerestore.yml`):
+its `train` keys are applied over the stage-1 options (`--stage1-opt`), that stage 1 is trained (or reused) as
+`<prefix>_stage1_<file>` with its own budget, and the row's stage 2 freezes the extractor it writes. The full
+model, a row of every table, is trained before the other rows.
+
 Experiments are named after their configuration (rows with identical settings — the full model appears
 in every table — share one) and the budget. A finished experiment with the same name, options, budget and
 extractor weights is reused; an interrupted one with the same options is resumed; anything else is
@@ -31,6 +36,7 @@ from dpmambair.utils.errors import DPMambaIRError
 from dpmambair.utils.options import OptionError, load_with_inheritance, load_yaml, merge_dicts, parse_options
 
 ROW_KEYS = ("network_g", "network_de", "path")  # what an ablation file contributes; all else comes from the base
+STAGE1_KEYS = ("train",)  # what a row's own stage-1 file contributes over --stage1-opt (e.g. train.pretext)
 RUNTIME_KEYS = ("opt_path", "is_train")  # added by parse_options; not part of an option file
 PROMPT_COLUMNS = (("P_Δ", "prompt_delta"), ("P_B", "prompt_B"), ("P_C", "prompt_C"), ("HEB", "heb"))
 
@@ -43,11 +49,16 @@ class AblationError(DPMambaIRError, RuntimeError):
 
 @dataclass(frozen=True)
 class Row:
-    """One line of a table: its label, the ablation file (stem) it reads, and its group in the paper's layout."""
+    """One line of a table: its label, the ablation file (stem) it reads, and its group in the paper's layout.
+
+    `stage1` names a row's own stage-1 file (stem under the ablation folder) when the row needs an extractor
+    trained differently from the shared one (Table 4's "OneRestore*": `train.pretext: classification`).
+    """
 
     label: str
     file: str
     group: str = ""
+    stage1: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,8 @@ TABLES: Dict[int, Table] = {
     ), flags=True),
     4: Table(4, "Degradation extraction and insertion (paper Table 4)", (
         Row("Classes", "table4_classes", "Degradation extraction"),
+        Row("OneRestore* (classification extractor)", "table4_onerestore", "Degradation extraction",
+            stage1="stage1/table4_onerestore"),
         Row("Reconstruction extractor (ours)", "table4_modulate", "Degradation extraction"),
         Row("Concat", "table4_concat", "Degradation insertion"),
         Row("Attention", "table4_attention", "Degradation insertion"),
@@ -87,6 +100,15 @@ def read_row_overrides(path: Path) -> Dict[str, Any]:
         if key in raw and not isinstance(raw[key], dict) and not (key == "network_de" and raw[key] is None):
             raise OptionError(f"{path}: '{key}' must be a mapping{' or ~ (no extractor)' if key == 'network_de' else ''}")
     return {k: copy.deepcopy(raw[k]) for k in ROW_KEYS if k in raw}
+
+
+def read_stage1_overrides(path: Path) -> Dict[str, Any]:
+    """The `train` keys written in a row's own stage-1 file itself (not inherited), e.g. {'train': {'pretext': ...}}."""
+    raw = load_yaml(path)
+    for key in STAGE1_KEYS:
+        if key in raw and not isinstance(raw[key], dict):
+            raise OptionError(f"{path}: '{key}' must be a mapping")
+    return {k: copy.deepcopy(raw[k]) for k in STAGE1_KEYS if k in raw}
 
 
 def load_base(path: Path) -> Dict[str, Any]:
@@ -170,8 +192,11 @@ def _same_extractor(ckpt: Dict[str, Any], opt: Dict[str, Any]) -> bool:
     return all(torch.equal(current[k], stored[k]) for k in current)
 
 
-def experiment_status(opt: Dict[str, Any]) -> Tuple[str, str]:
-    """('finished' | 'resume' | 'train', why): reuse, continue or (re)train the experiment of these options."""
+def experiment_status(opt: Dict[str, Any], model: str = "net_g") -> Tuple[str, str]:
+    """('finished' | 'resume' | 'train', why): reuse, continue or (re)train the experiment of these options.
+
+    `model` is the network whose models/<model>_latest.pth marks a finished run (net_de for a stage-1 run).
+    """
     root = experiment_root(opt)
     if not root.exists():
         return "train", "no experiment yet"
@@ -187,7 +212,7 @@ def experiment_status(opt: Dict[str, Any]) -> Tuple[str, str]:
             return "train", f"{root} was trained with different '{key}' options"
     if (stored.get("path") or {}).get("pretrain_network_de") != (opt.get("path") or {}).get("pretrain_network_de"):
         return "train", f"{root} was trained with a different path.pretrain_network_de"
-    ckpt_path = root / "models" / "net_g_latest.pth"
+    ckpt_path = root / "models" / f"{model}_latest.pth"
     total = int(opt["train"]["total_iter"])
     if ckpt_path.is_file():
         try:
@@ -241,6 +266,32 @@ def ensure_extractor(base: Dict[str, Any], base_path: Path, stage1_path: Optiona
     return de_path
 
 
+def row_stage1_options(stage1: Dict[str, Any], file: Path, name: str) -> Dict[str, Any]:
+    """--stage1-opt's options with a row's own stage-1 overrides (its `train` keys) and an experiment name."""
+    opt = merge_dicts(stage1, read_stage1_overrides(file))
+    for key in RUNTIME_KEYS:
+        opt.pop(key, None)
+    opt["name"] = name
+    return opt
+
+
+def ensure_row_extractor(opt: Dict[str, Any], opt_dir: Path, what: str, log: Log) -> Path:
+    """A row's own stage-1 extractor: reused when finished with the same options, else trained (or resumed)."""
+    status, why = experiment_status(opt, model="net_de")
+    de_path = experiment_root(opt) / "models" / "net_de_latest.pth"
+    if status == "finished":
+        log(f"{what}: reusing its stage-1 extractor {de_path} ({why})")
+        return de_path
+    opt_dir.mkdir(parents=True, exist_ok=True)
+    opt_file = opt_dir / f"{opt['name']}.yml"
+    opt_file.write_text(f"# generated by run_ablation: stage 1 of {what}\n" + yaml.safe_dump(opt, sort_keys=False))
+    log(f"{what}: {'resuming' if status == 'resume' else 'training'} its stage-1 extractor {opt['name']} ({why})")
+    run_training(opt_file, f"{what}: stage 1", resume=status == "resume")
+    if not de_path.is_file():
+        raise AblationError(f"{what}: stage 1 finished but {de_path} was not written")
+    return de_path
+
+
 def model_cost(network_g: Dict[str, Any], size: int) -> Dict[str, float]:
     """Parameters (M) and GMACs of the restorer at 1×3×size×size, selective scan excluded."""
     from dpmambair.archs import build_network
@@ -281,12 +332,31 @@ def evaluate(test_path: Path, opt: Dict[str, Any], ckpt: Path, results_root: Pat
 Plan = Tuple[Row, Path, Dict[str, Any], Dict[str, Any]]
 
 
-def plan_rows(table: Table, base: Dict[str, Any], ablation_dir: Path, iters: int, prefix: str) -> List[Plan]:
-    """(row, ablation file, its overrides, the row's full training options) for every row, in table order."""
+def plan_stage1(table: Table, stage1_path: Optional[Path], ablation_dir: Path, prefix: str) -> Dict[str, Dict[str, Any]]:
+    """{row.stage1: stage-1 options} for the rows of `table` that need their own extractor."""
+    needed = sorted({row.stage1 for row in table.rows if row.stage1})
+    if needed and stage1_path is None:
+        raise OptionError(f"Table {table.number}: the rows with their own stage 1 ({', '.join(needed)}) need --stage1-opt")
+    base1 = load_with_inheritance(stage1_path) if needed else {}
+    return {stem: row_stage1_options(base1, ablation_dir / f"{stem}.yml", f"{prefix}_{stem.replace('/', '_')}")
+            for stem in needed}
+
+
+def plan_rows(table: Table, base: Dict[str, Any], ablation_dir: Path, iters: int, prefix: str,
+              extractors: Optional[Dict[str, Path]] = None) -> List[Plan]:
+    """(row, ablation file, its overrides, the row's full training options) for every row, in table order.
+
+    A row with its own stage 1 reads the extractor that stage writes (`extractors[row.stage1]`) instead of
+    the path in its ablation file (the paper-scale one).
+    """
     plans: List[Plan] = []
     for row in table.rows:
         file = ablation_dir / f"{row.file}.yml"
         overrides = read_row_overrides(file)
+        if row.stage1:
+            if not extractors or row.stage1 not in extractors:
+                raise OptionError(f"{file}: row '{row.label}' needs the extractor of its stage 1 ({row.stage1})")
+            overrides["path"] = {**(overrides.get("path") or {}), "pretrain_network_de": str(extractors[row.stage1])}
         probe = row_options(base, overrides, "probe", iters)
         name = experiment_name(prefix, config_key(row, probe, base), iters)
         plans.append((row, file, overrides, row_options(base, overrides, name, iters)))
@@ -309,13 +379,19 @@ def run_table(number: int, base_path: Path, test_path: Path, ablation_dir: Path,
     prefix = prefix or f"{base['name']}_abl"
     parse_options(test_path, is_train=False)  # a broken test file fails before hours of training
 
-    plans = plan_rows(table, base, ablation_dir, iters, prefix)
-    if any(uses_extractor(opt) for *_, opt in plans):
+    stage1_plans = plan_stage1(table, stage1_path, ablation_dir, prefix)
+    extractors = {stem: experiment_root(opt1) / "models" / "net_de_latest.pth" for stem, opt1 in stage1_plans.items()}
+    plans = plan_rows(table, base, ablation_dir, iters, prefix, extractors)
+    if any(uses_extractor(opt) and not row.stage1 for row, *_, opt in plans):
         ensure_extractor(base, base_path, stage1_path, log)
     opt_dir = output / "options"
     opt_dir.mkdir(parents=True, exist_ok=True)
+    for stem, opt1 in stage1_plans.items():
+        ensure_row_extractor(opt1, opt_dir, next(r.label for r in table.rows if r.stage1 == stem), log)
     done: Dict[str, Dict[str, Any]] = {}
-    for row, file, _overrides, opt in plans:
+    # the base configuration (the full model, a row of every table) is trained first, the others in table order
+    full = experiment_name(prefix, "full", iters)
+    for row, file, _overrides, opt in sorted(plans, key=lambda plan: plan[3]["name"] != full):
         name = opt["name"]
         if name in done:
             continue
@@ -400,4 +476,4 @@ def format_markdown(report: Dict[str, Any]) -> str:
 
 
 __all__ = ["AblationError", "Row", "TABLES", "Table", "config_key", "experiment_status", "format_markdown", "plan_rows",
-           "read_row_overrides", "row_options", "run_table"]
+           "plan_stage1", "read_row_overrides", "read_stage1_overrides", "row_options", "run_table"]

@@ -11,7 +11,7 @@ from dpmambair.archs import build_network
 from dpmambair.archs.degradation_extractor_arch import CentralDifferenceConv2d
 from dpmambair.archs.dpmambair_arch import DPMambaIR
 from dpmambair.archs.dpss_block_arch import DPSSBlock
-from dpmambair.archs.dpssm_arch import DPSSM, PromptMapping
+from dpmambair.archs.dpssm_arch import DPSSM, PromptConcat, PromptCrossAttention, PromptMapping
 from dpmambair.archs.heb_arch import HEB
 from dpmambair.utils.complexity import count_macs, count_params
 from dpmambair.utils.options import parse_options
@@ -29,13 +29,17 @@ def tiny(**overrides) -> DPMambaIR:
 
 
 def randomise_prompts(model: nn.Module) -> None:
-    """Give the zero-initialised last layers of every M_* random values, as training would."""
+    """Give the zero-initialised last layers of every M_* and of the concat / attention fusions random values,
+    as training would."""
     gen = torch.Generator().manual_seed(1)
+    zeroed = {PromptMapping: lambda m: m[-1], PromptConcat: lambda m: m.fuse_up, PromptCrossAttention: lambda m: m.proj}
     for m in model.modules():
-        if isinstance(m, PromptMapping):
+        last = zeroed[type(m)](m) if type(m) in zeroed else None
+        if last is not None:
             with torch.no_grad():
-                m[-1].weight.copy_(torch.randn(m[-1].weight.shape, generator=gen) * 0.5)
-                m[-1].bias.copy_(torch.randn(m[-1].bias.shape, generator=gen) * 0.5)
+                last.weight.copy_(torch.randn(last.weight.shape, generator=gen) * 0.5)
+                if last.bias is not None:
+                    last.bias.copy_(torch.randn(last.bias.shape, generator=gen) * 0.5)
 
 
 def run(model: nn.Module, *args, **kwargs) -> torch.Tensor:
@@ -139,11 +143,40 @@ def test_prompts_off_embedding_has_no_effect_and_no_parameters():
 def test_other_insertions_use_the_embedding_without_modulation(insertion):
     net = tiny(insertion=insertion)
     assert not any(isinstance(m, PromptMapping) for m in net.modules())
+    randomise_prompts(net)
     x = torch.rand(2, 3, 16, 16)
     e1, e2 = torch.randn(2, EMBED), torch.randn(2, EMBED)
     assert not torch.allclose(run(net, x, e1), run(net, x, e2), atol=1e-5)
     with pytest.raises(ValueError, match="embedding"):
         net(x)
+
+
+@pytest.mark.parametrize("insertion", ["concat", "attention"])
+def test_untrained_concat_and_attention_are_the_identity_like_modulation(insertion):
+    """The fusion's output layer starts at zero: every Table 4 insertion starts from the prompt-free model."""
+    fused, plain = tiny(insertion=insertion), tiny(prompt_delta=False, prompt_B=False, prompt_C=False)
+    plain.load_state_dict(fused.state_dict(), strict=False)
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(run(fused, x, torch.randn(1, EMBED)), run(plain, x))
+
+
+@pytest.mark.parametrize("ablation", ["table4_concat", "table4_attention"])
+def test_table4_insertions_are_capacity_matched_to_modulation(ablation):
+    """Paper-size Table 4 rows: parameters and MACs (scan apart) within ±3 % of the modulated model's.
+    MACs are measured at 32×32: every per-pixel term scales with H·W, the per-image prompt MLPs are < 0.1 %."""
+    ours = build_network(_opt("ablation/table4_modulate.yml")["network_g"]).eval()
+    other = build_network(_opt(f"ablation/{ablation}.yml")["network_g"]).eval()
+    assert abs(count_params(other) / count_params(ours) - 1) <= 0.03
+    x, emb = torch.rand(1, 3, 32, 32), torch.randn(1, 512)
+    m_ours, m_other = count_macs(ours, x, embedding=emb), count_macs(other, x, embedding=emb)
+    assert abs(m_other["total"] / m_ours["total"] - 1) <= 0.03 and m_other["total"] > m_ours["total"]
+    assert m_other["scan"] == m_ours["scan"]
+
+
+def test_narrow_fusion_width_is_an_option():
+    assert count_params(tiny(insertion="concat", fusion_dim=4)) > count_params(tiny(insertion="concat", fusion_dim=2))
+    with pytest.raises(ValueError, match="fusion_dim"):
+        tiny(insertion="attention", fusion_dim=0)
 
 
 def test_classes_mode_uses_task_labels():
@@ -161,14 +194,17 @@ def test_classes_mode_uses_task_labels():
 
 
 def test_bidirectional_has_more_parameters():
-    assert count_params(tiny(scan="bidirectional")) > count_params(tiny())
+    single, shared, branch = (count_params(tiny(scan=s)) for s in ("single", "bidirectional", "bidirectional_branch"))
+    assert single < shared < branch
     layer = DPSSM(8, d_state=4, embed_dim=EMBED, scan="bidirectional")
-    assert layer.backward_scan is not None
+    assert layer.backward_scan is not None and layer.backward_branch is None
+    layer = DPSSM(8, d_state=4, embed_dim=EMBED, scan="bidirectional_branch")
+    assert layer.backward_scan is None and layer.backward_branch.in_proj is not layer.in_proj
     x = torch.rand(2, 8, 5, 6)
     assert run(layer, x, torch.randn(2, EMBED)).shape == x.shape
 
 
-@pytest.mark.parametrize("scan", ["single", "bidirectional"])
+@pytest.mark.parametrize("scan", ["single", "bidirectional", "bidirectional_branch"])
 def test_bidirectional_scan_reads_the_sequence_backwards(scan):
     """Perturb the last token: a causal (single) scan leaves the first output untouched, the backward scan does not."""
     torch.manual_seed(0)
@@ -184,14 +220,14 @@ def test_bidirectional_scan_reads_the_sequence_backwards(scan):
     if scan == "single":
         assert first == 0.0, f"a forward scan let the last token change the first output by {first}"
     else:
-        assert first > 1e-6, f"the bidirectional scan's first output ignores the last token (change {first}): no backward scan"
+        assert first > 1e-6, f"the reversed scan's first output ignores the last token (change {first}): no backward scan"
 
 
 def test_every_parameter_receives_a_gradient():
     """DDP (find_unused_parameters=False) needs every parameter in the graph, in every ablation."""
     for overrides in ({}, dict(prompt_delta=False, prompt_B=False, prompt_C=False, heb=False),
                       dict(prompt_source="classes"), dict(insertion="concat"), dict(insertion="attention"),
-                      dict(scan="bidirectional")):
+                      dict(scan="bidirectional"), dict(scan="bidirectional_branch")):
         net = tiny(**overrides).train()
         x = torch.rand(2, 3, 8, 8)
         net(x, embedding=torch.randn(2, EMBED), task=torch.tensor([1, 2])).square().mean().backward()

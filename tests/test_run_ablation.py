@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dpmambair.ablation import TABLES, config_key, experiment_status, plan_rows, read_row_overrides, row_options
+from dpmambair.ablation import (TABLES, config_key, experiment_status, plan_rows, plan_stage1, read_row_overrides,
+                                read_stage1_overrides, row_options)
 from dpmambair.utils.options import OptionError, load_with_inheritance
 
 from conftest import load_script  # noqa: E402
@@ -33,6 +34,38 @@ def test_every_table_row_names_an_existing_ablation_file():
     for table in TABLES.values():
         for row in table.rows:
             assert (ABLATION / f"{row.file}.yml").is_file(), row.file
+            assert not row.stage1 or (ABLATION / f"{row.stage1}.yml").is_file(), row.stage1
+
+
+def test_table4_has_every_paper_row_with_an_option_file():
+    """Paper Table 4: Classes, OneRestore*, concat, attention and ours, all run by --table 4 (issue 21)."""
+    labels = [r.label for r in TABLES[4].rows]
+    assert labels[:2] == ["Classes", "OneRestore* (classification extractor)"] and "Concat" in labels
+    onerestore = next(r for r in TABLES[4].rows if r.label.startswith("OneRestore"))
+    assert read_stage1_overrides(ABLATION / f"{onerestore.stage1}.yml") == {"train": {"pretext": "classification"}}
+    full_scale = load_with_inheritance(ABLATION / f"{onerestore.stage1}.yml")
+    assert full_scale["model_type"] == "ExtractorPretrainModel" and full_scale["train"]["pretext"] == "classification"
+    # the paper-scale stage 2 reads what the paper-scale stage 1 writes
+    stage2 = load_with_inheritance(ABLATION / f"{onerestore.file}.yml")
+    assert stage2["path"]["pretrain_network_de"] == f"experiments/{full_scale['name']}/models/net_de_latest.pth"
+
+
+def test_a_row_with_its_own_stage1_reads_that_stage_s_extractor(tmp_path):
+    base = _base()
+    stage1 = ROOT / "options" / "demo" / "stage1.yml"
+    plans1 = plan_stage1(TABLES[4], stage1, ABLATION, "p")
+    (stem, opt1), = plans1.items()
+    assert opt1["name"] == "p_stage1_table4_onerestore" and opt1["train"]["pretext"] == "classification"
+    assert opt1["train"]["total_iter"] == load_with_inheritance(stage1)["train"]["total_iter"]  # stage 1 keeps its budget
+    ext = {stem: tmp_path / "cls.pth"}
+    plans = {row.file: opt for row, _, _, opt in plan_rows(TABLES[4], base, ABLATION, 3, "p", ext)}
+    assert plans["table4_onerestore"]["path"]["pretrain_network_de"] == str(tmp_path / "cls.pth")
+    assert plans["table4_onerestore"]["name"] == "p_table4_onerestore_it3"
+    assert plans["table4_modulate"]["path"]["pretrain_network_de"] == base["path"]["pretrain_network_de"]
+    with pytest.raises(OptionError, match=r"stage1/table4_onerestore\) need --stage1-opt"):
+        plan_stage1(TABLES[4], None, ABLATION, "p")
+    with pytest.raises(OptionError, match="needs the extractor of its stage 1"):
+        plan_rows(TABLES[4], base, ABLATION, 3, "p")
 
 
 def test_row_overrides_are_read_from_the_ablation_files():
@@ -68,7 +101,8 @@ def test_identical_rows_share_one_experiment_key():
             keys[row.file] = config_key(row, opt, base)
     assert keys["table3_full"] == keys["table4_modulate"] == keys["table5_prompt_C"] == "full"
     assert keys["table3_baseline"] == "table3_baseline" and keys["table4_classes"] == "table4_classes"
-    assert len({keys[f] for f in keys if f not in ("table3_full", "table4_modulate", "table5_prompt_C")}) == 7
+    assert keys["table4_onerestore"] == "table4_onerestore"  # another extractor: never the full model's experiment
+    assert len({keys[f] for f in keys if f not in ("table3_full", "table4_modulate", "table5_prompt_C")}) == 8
 
 
 def test_the_plan_follows_the_files_not_a_copy_in_code(tmp_path):
@@ -153,6 +187,8 @@ def test_tables_run_end_to_end_at_a_tiny_scale(tmp_path, capsys, one_thread):
     printed = capsys.readouterr().out
     assert "stage 1: " in printed and "training it with" in printed  # the shared extractor was missing
     assert (tmp_path / "experiments" / "tiny_stage1" / "models" / "net_de_latest.pth").is_file()
+    # the full model (a row of every table) is trained first, whatever its place in the table
+    assert printed.index("training tiny_abl_full_it2") < printed.index("training tiny_abl_table5_bidirectional_it2")
     table = printed[printed.index("### Table 5"):]
     assert "2 iterations" in table and "| Bi-direction scan |" in table and "| Prompt matrix C |" in table
     report = json.loads((out5 / "table5.json").read_text())
@@ -184,6 +220,16 @@ def test_tables_run_end_to_end_at_a_tiny_scale(tmp_path, capsys, one_thread):
     import torch
 
     assert torch.load(classes_ckpt, weights_only=False)["params_de"] is None  # the classes row has no extractor
+    # OneRestore*: its own stage 1 (classification, over --stage1-opt) and a stage 2 that froze that extractor
+    cls_root = tmp_path / "experiments" / "tiny_abl_stage1_table4_onerestore"
+    assert "training its stage-1 extractor tiny_abl_stage1_table4_onerestore" in printed
+    assert yaml.safe_load((cls_root / "options_resolved.yml").read_text())["train"]["pretext"] == "classification"
+    one = by_label["OneRestore* (classification extractor)"]
+    assert one["experiment"] == "tiny_abl_table4_onerestore_it2" and not one["reused"]
+    cls_de = torch.load(cls_root / "models" / "net_de_latest.pth", weights_only=False)["params"]
+    used = torch.load(Path(one["checkpoint"]), weights_only=False)["params_de"]
+    shared = torch.load(tmp_path / "experiments" / "tiny_stage1" / "models" / "net_de_latest.pth", weights_only=False)["params"]
+    assert all(torch.equal(used[k], cls_de[k]) for k in cls_de) and not all(torch.equal(used[k], shared[k]) for k in shared)
     for label in labels:
         assert f"| {label} |" in printed
     assert "Degradation extraction" in printed and "Degradation insertion" in printed

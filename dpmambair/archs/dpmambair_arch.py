@@ -37,7 +37,8 @@ class DPMambaIR(nn.Module):
                  prompt_B: bool = True, prompt_C: bool = True, heb: bool = True, scan: str = "single",
                  insertion: str = "modulate", prompt_source: str = "extractor", num_tasks: int = 7,
                  prompt_hidden: int = 32, scan_backend: str = "auto", output_init: str = "default",
-                 d_conv: int = 3, scan_chunk: Optional[int] = None, scan_segment: Optional[int] = None) -> None:
+                 d_conv: int = 3, scan_chunk: Optional[int] = None, scan_segment: Optional[int] = None,
+                 fusion_dim: int = 8) -> None:
         super().__init__()
         if len(num_blocks) != 4 or not all(isinstance(n, int) and n >= 0 for n in num_blocks):
             raise ValueError(f"DPMambaIR: 'num_blocks' must be 4 non-negative ints (levels 1-3 and bottleneck), got {num_blocks!r}")
@@ -51,7 +52,8 @@ class DPMambaIR(nn.Module):
         block_opts = dict(d_state=d_state, expand=expand, dt_rank=dt_rank, embed_dim=embed_dim,
                           ffn_expansion_factor=ffn_expansion_factor, prompt_delta=prompt_delta, prompt_B=prompt_B,
                           prompt_C=prompt_C, heb=heb, scan=scan, insertion=insertion, prompt_hidden=prompt_hidden,
-                          scan_backend=scan_backend, d_conv=d_conv, scan_chunk=scan_chunk, scan_segment=scan_segment)
+                          scan_backend=scan_backend, d_conv=d_conv, scan_chunk=scan_chunk, scan_segment=scan_segment,
+                          fusion_dim=fusion_dim)
 
         def stage(channels: int, n: int) -> ConditionedSequence:
             return ConditionedSequence([DPSSBlock(channels, **block_opts) for _ in range(n)])

@@ -13,9 +13,10 @@ from dpmambair.utils.registry import ARCH_REGISTRY
 
 from .common import check_embedding, check_features, zero_last_linear
 
-SCANS = ("single", "bidirectional")
+SCANS = ("single", "bidirectional", "bidirectional_branch")
 INSERTIONS = ("modulate", "concat", "attention")
-PROMPT_TOKENS = 8  # insertion "attention": the embedding is read as 8 prompt tokens (8 × 64 for 512-d)
+PROMPT_WIDTH = 64  # insertion "concat" / "attention": width of the per-block prompt P(D) (attention: 8 tokens × 8)
+PROMPT_TOKENS = 8
 
 
 class PromptMapping(nn.Sequential):
@@ -59,28 +60,75 @@ class ScanParams(nn.Module):
         return delta, B.transpose(1, 2), C.transpose(1, 2)
 
 
-class PromptCrossAttention(nn.Module):
-    """Insertion "attention": image tokens (queries) attend to the embedding split into prompt tokens."""
+def prompt_net(embed_dim: int, hidden: int, width: int) -> nn.Sequential:
+    """P(D) of the Table 4 insertions: Linear → GELU → Linear, the same shape as the M_* mappings."""
+    return nn.Sequential(nn.Linear(embed_dim, hidden), nn.GELU(), nn.Linear(hidden, width))
 
-    def __init__(self, d_inner: int, embed_dim: int, num_tokens: int = PROMPT_TOKENS) -> None:
+
+class PromptConcat(nn.Module):
+    """Insertion "concat" (Table 4): tokens ⊕ P(D) → narrow linear fusion (rank `fusion_dim`) → added to the tokens.
+
+    Capacity-matched to modulation (docs/architecture.md, "Table 4 and 5 variants"): P(D) has the hidden width
+    of the three M_* together, and the fusion is a rank-r bottleneck instead of a (2·d_inner → d_inner) layer,
+    so per-token cost stays within 3 % of the modulated model. The up-projection starts at zero: like an
+    untrained modulation (α = 1), an untrained concat is the identity.
+    """
+
+    def __init__(self, d_inner: int, embed_dim: int, hidden: int, fusion_dim: int, width: int = PROMPT_WIDTH) -> None:
         super().__init__()
-        if embed_dim % num_tokens:
-            raise ValueError(f"DPSSM: 'embed_dim' ({embed_dim}) must be divisible by {num_tokens} for insertion 'attention'")
-        self.num_tokens = num_tokens
-        self.heads = d_inner // 32 if d_inner % 32 == 0 else 1
-        self.q = nn.Linear(d_inner, d_inner, bias=False)
-        self.kv = nn.Linear(embed_dim // num_tokens, 2 * d_inner, bias=False)
-        self.proj = nn.Linear(d_inner, d_inner, bias=False)
+        self.prompt = prompt_net(embed_dim, hidden, width)
+        self.fuse_down = nn.Linear(d_inner + width, fusion_dim, bias=False)
+        self.fuse_up = nn.Linear(fusion_dim, d_inner, bias=False)
+        nn.init.zeros_(self.fuse_up.weight)
 
     def forward(self, tokens: Tensor, embedding: Tensor) -> Tensor:
-        b, length, d = tokens.shape
-        h = self.heads
-        q = self.q(tokens).view(b, length, h, d // h).transpose(1, 2)  # (b, h, l, hd)
-        k, v = self.kv(embedding.view(b, self.num_tokens, -1)).chunk(2, dim=-1)
-        k = k.view(b, self.num_tokens, h, d // h).transpose(1, 2)
-        v = v.view(b, self.num_tokens, h, d // h).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v)  # (b, h, l, hd)
-        return self.proj(out.transpose(1, 2).reshape(b, length, d))
+        prompt = self.prompt(embedding)[:, None, :].expand(-1, tokens.shape[1], -1)
+        return tokens + self.fuse_up(self.fuse_down(torch.cat([tokens, prompt], dim=-1)))
+
+
+class PromptCrossAttention(nn.Module):
+    """Insertion "attention" (Table 4): image tokens (queries) attend to P(D) read as 8 prompt tokens.
+
+    One head of width `fusion_dim` (q: d_inner → r, k/v: prompt token → r, output r → d_inner, zero-initialised),
+    P(D) as in PromptConcat: the same capacity budget as modulation.
+    """
+
+    def __init__(self, d_inner: int, embed_dim: int, hidden: int, fusion_dim: int, width: int = PROMPT_WIDTH,
+                 num_tokens: int = PROMPT_TOKENS) -> None:
+        super().__init__()
+        self.num_tokens, self.fusion_dim = num_tokens, fusion_dim
+        self.prompt = prompt_net(embed_dim, hidden, width)
+        self.q = nn.Linear(d_inner, fusion_dim, bias=False)
+        self.kv = nn.Linear(width // num_tokens, 2 * fusion_dim, bias=False)
+        self.proj = nn.Linear(fusion_dim, d_inner, bias=False)
+        nn.init.zeros_(self.proj.weight)
+
+    def forward(self, tokens: Tensor, embedding: Tensor) -> Tensor:
+        b = tokens.shape[0]
+        k, v = self.kv(self.prompt(embedding).view(b, self.num_tokens, -1)).chunk(2, dim=-1)  # (b, T, r) each
+        out = F.scaled_dot_product_attention(self.q(tokens)[:, None], k[:, None], v[:, None])[:, 0]  # (b, l, r)
+        return tokens + self.proj(out)
+
+    def extra_macs(self, inputs: tuple, output: Tensor) -> Dict[str, int]:
+        """q·kᵀ and attn·v: 2·b·l·T·r (Linear layers are counted by the hooks)."""
+        b, length = output.shape[:2]
+        return {"matmul": 2 * b * length * self.num_tokens * self.fusion_dim}
+
+
+class SSMBranch(nn.Module):
+    """The layers of one whole SSM path besides its scan parameters: in_proj, depthwise conv, out_norm, out_proj.
+
+    Used for the second direction of `scan="bidirectional_branch"` (Table 5, the reading that doubles the whole
+    SSM path); the first direction's layers live on DPSSM itself (checkpoint keys unchanged).
+    """
+
+    def __init__(self, dim: int, d_inner: int, d_state: int, dt_rank: int, d_conv: int) -> None:
+        super().__init__()
+        self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
+        self.conv2d = nn.Conv2d(d_inner, d_inner, d_conv, padding=d_conv // 2, groups=d_inner, bias=True)
+        self.scan = ScanParams(d_inner, d_state, dt_rank)
+        self.out_norm = nn.LayerNorm(d_inner)
+        self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
 
 @ARCH_REGISTRY.register()
@@ -98,15 +146,21 @@ class DPSSM(nn.Module):
 
     The `prompt_delta`, `prompt_B`, `prompt_C` switches only apply to insertion "modulate"; a prompt that
     is off has no module at all. Insertion "concat" / "attention" (Table 4) do not modulate: they mix the
-    embedding into the tokens before x_proj. `scan="bidirectional"` (Table 5) adds a scan of the reversed
-    sequence with its own x_proj, dt_proj, A_log, D (Vim-style); prompts apply to both; outputs are summed.
+    embedding into the tokens before x_proj, through fusion layers narrowed to `fusion_dim` so that the
+    model keeps the modulated model's parameters and MACs within 3 % (PromptConcat, PromptCrossAttention).
+
+    Table 5's dual-sequence scan, two readings: `scan="bidirectional"` adds a scan of the reversed sequence
+    with its own x_proj, dt_proj, A_log, D and shares in_proj, conv, out_proj (MambaIR's SS2D with two
+    directions); `scan="bidirectional_branch"` adds a whole second SSM path for the reversed sequence (own
+    in_proj, conv, scan parameters, out_norm, out_proj; SSMBranch). Prompts on Δ and B apply to both
+    directions; the two outputs are summed.
     """
 
     def __init__(self, dim: int, d_state: int = 16, expand: float = 2, dt_rank: Union[int, str] = "auto",
                  embed_dim: int = 512, prompt_delta: bool = True, prompt_B: bool = True, prompt_C: bool = True,
                  scan: str = "single", insertion: str = "modulate", prompt_hidden: int = 32,
                  scan_backend: str = "auto", d_conv: int = 3, scan_chunk: Optional[int] = None,
-                 scan_segment: Optional[int] = None) -> None:
+                 scan_segment: Optional[int] = None, fusion_dim: int = 8) -> None:
         super().__init__()
         if scan not in SCANS:
             raise ValueError(f"DPSSM: 'scan' must be one of {', '.join(SCANS)}, got '{scan}'")
@@ -116,6 +170,8 @@ class DPSSM(nn.Module):
             raise ValueError(f"DPSSM: 'dt_rank' must be 'auto' or a positive int, got {dt_rank!r}")
         if not (isinstance(d_conv, int) and d_conv > 0 and d_conv % 2):
             raise ValueError(f"DPSSM: 'd_conv' must be a positive odd int (the depthwise conv keeps H, W), got {d_conv!r}")
+        if not (isinstance(fusion_dim, int) and fusion_dim > 0):
+            raise ValueError(f"DPSSM: 'fusion_dim' must be a positive int, got {fusion_dim!r}")
         self.dim, self.d_state, self.embed_dim = dim, d_state, embed_dim
         self.d_inner = d_inner = int(expand * dim)
         self.dt_rank = math.ceil(dim / 16) if dt_rank == "auto" else int(dt_rank)
@@ -129,6 +185,8 @@ class DPSSM(nn.Module):
         self.conv2d = nn.Conv2d(d_inner, d_inner, d_conv, padding=d_conv // 2, groups=d_inner, bias=True)
         self.forward_scan = ScanParams(d_inner, d_state, self.dt_rank)
         self.backward_scan = ScanParams(d_inner, d_state, self.dt_rank) if scan == "bidirectional" else None
+        self.backward_branch = (SSMBranch(dim, d_inner, d_state, self.dt_rank, d_conv)
+                                if scan == "bidirectional_branch" else None)
         self.out_norm = nn.LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
@@ -136,11 +194,9 @@ class DPSSM(nn.Module):
         self.prompt_delta = PromptMapping(embed_dim, prompt_hidden, d_inner) if modulate and prompt_delta else None
         self.prompt_B = PromptMapping(embed_dim, prompt_hidden, d_state) if modulate and prompt_B else None
         self.prompt_C = PromptMapping(embed_dim, prompt_hidden, d_state) if modulate and prompt_C else None
-        if insertion == "concat":
-            self.prompt_proj = nn.Linear(embed_dim, d_inner)
-            self.prompt_fuse = nn.Linear(2 * d_inner, d_inner)
-        elif insertion == "attention":
-            self.prompt_attn = PromptCrossAttention(d_inner, embed_dim)
+        # P(D) of concat / attention gets the hidden width of M_Δ, M_B and M_C together (capacity matching)
+        fusion = {"concat": PromptConcat, "attention": PromptCrossAttention}.get(insertion)
+        self.prompt_fusion = fusion(d_inner, embed_dim, 3 * prompt_hidden, fusion_dim) if fusion else None
 
     @property
     def uses_embedding(self) -> bool:
@@ -162,19 +218,22 @@ class DPSSM(nn.Module):
                               delta_softplus=False, backend=self.scan_backend, chunk_size=self.scan_chunk,
                               segment=self.scan_segment)
 
+    def _tokens(self, layers: nn.Module, x: Tensor, embedding: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """in_proj → (x, z); x: depthwise conv, SiLU, row-major tokens (b, L, d_inner), prompt fusion; z (b, L, d_inner)."""
+        b, h, w, _ = x.shape
+        xs, z = layers.in_proj(x).chunk(2, dim=-1)  # (b, H, W, d_inner) each
+        xs = F.silu(layers.conv2d(xs.permute(0, 3, 1, 2).contiguous()))
+        tokens = xs.flatten(2).transpose(1, 2)  # (b, L, d_inner), row-major raster order
+        if self.prompt_fusion is not None:
+            tokens = self.prompt_fusion(tokens, embedding)
+        return tokens, z.reshape(b, h * w, -1)
+
     def forward(self, x: Tensor, embedding: Optional[Tensor] = None) -> Tensor:
         check_features(x, self.dim, "DPSSM")
         b, _, h, w = x.shape
         if self.uses_embedding:
             check_embedding(embedding, b, self.embed_dim, "DPSSM")
-        x, z = self.in_proj(x.permute(0, 2, 3, 1)).chunk(2, dim=-1)  # (b, H, W, d_inner) each
-        x = F.silu(self.conv2d(x.permute(0, 3, 1, 2).contiguous()))
-        tokens = x.flatten(2).transpose(1, 2)  # (b, L, d_inner), row-major raster order
-        if self.insertion == "concat":
-            prompt = self.prompt_proj(embedding)[:, None, :].expand(-1, tokens.shape[1], -1)
-            tokens = self.prompt_fuse(torch.cat([tokens, prompt], dim=-1))
-        elif self.insertion == "attention":
-            tokens = tokens + self.prompt_attn(tokens, embedding)
+        x = x.permute(0, 2, 3, 1)  # (b, H, W, C)
         alphas: Dict[str, Tensor] = {}
         if self.prompt_delta is not None:
             alphas["delta"] = 2.0 * torch.sigmoid(self.prompt_delta(embedding))
@@ -183,22 +242,25 @@ class DPSSM(nn.Module):
         if self.prompt_C is not None:
             alphas["C"] = 1.0 + self.prompt_C(embedding)
 
+        tokens, z = self._tokens(self, x, embedding)
         u = tokens.transpose(1, 2)  # (b, d_inner, L)
         y = self._scan(self.forward_scan, u, tokens, alphas)
         if self.backward_scan is not None:
             y = y + self._scan(self.backward_scan, u.flip(-1), tokens.flip(1), alphas).flip(-1)
-        y = self.out_norm(y.transpose(1, 2)) * F.silu(z.reshape(b, h * w, -1))
-        return self.out_proj(y).view(b, h, w, self.dim).permute(0, 3, 1, 2).contiguous()
+        out = self.out_proj(self.out_norm(y.transpose(1, 2)) * F.silu(z))
+        if self.backward_branch is not None:
+            branch = self.backward_branch
+            tokens, z = self._tokens(branch, x, embedding)
+            y = self._scan(branch.scan, tokens.transpose(1, 2).flip(-1), tokens.flip(1), alphas).flip(-1)
+            out = out + branch.out_proj(branch.out_norm(y.transpose(1, 2)) * F.silu(z))
+        return out.view(b, h, w, self.dim).permute(0, 3, 1, 2).contiguous()
 
     def extra_macs(self, inputs: tuple, output: Tensor) -> Dict[str, int]:
-        """MACs the Linear/Conv hooks cannot see: the scan itself and the attention matmuls.
+        """MACs the Linear/Conv hooks cannot see: the scan itself (attention reports its own matmuls).
 
         Scan: 9·b·l·d·n per direction plus b·d·l for the D skip (mamba's/VMamba's flop-counter convention).
         """
         b, _, h, w = output.shape
         length = h * w
-        directions = 2 if self.backward_scan is not None else 1
-        macs = {"scan": directions * (9 * b * length * self.d_inner * self.d_state + b * self.d_inner * length)}
-        if self.insertion == "attention":
-            macs["matmul"] = 2 * b * length * PROMPT_TOKENS * self.d_inner
-        return macs
+        directions = 1 if self.scan == "single" else 2
+        return {"scan": directions * (9 * b * length * self.d_inner * self.d_state + b * self.d_inner * length)}
