@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import logging
 import shutil
 import sys
 import time
@@ -16,11 +17,11 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
-from dpmambair.utils.checkpoint import load_file
+from dpmambair.utils.checkpoint import CheckpointError, load_file
 from dpmambair.utils.cuda_math import apply_cuda_math
 from dpmambair.utils.dist import get_dist_info, init_dist
 from dpmambair.utils.errors import DPMambaIRError
-from dpmambair.utils.logger import ProgressLine, get_logger, init_tb_logger
+from dpmambair.utils.logger import LOGGER_NAME, ProgressLine, get_logger, held_records, init_tb_logger, replay_into_files
 from dpmambair.utils.misc import archive_if_exists
 from dpmambair.utils.options import OptionError, parse_options
 from dpmambair.utils.preemption import PreemptionHandler
@@ -69,6 +70,15 @@ def make_experiment_dirs(opt: Dict[str, Any], resuming: bool) -> None:
         torch.distributed.barrier()
 
 
+def check_metric_types(opt: Dict[str, Any]) -> None:
+    """A misspelt `val.metrics.<name>.type` must stop the run at start-up, not at its first validation."""
+    from dpmambair.metrics import get_metric
+
+    for name, mopt in ((opt.get("val") or {}).get("metrics") or {}).items():
+        if mopt is not None:
+            get_metric(str((mopt or {}).get("type")), f"{opt['opt_path']}: val.metrics.{name}")
+
+
 def latest_training_state(opt: Dict[str, Any]) -> Optional[Path]:
     folder = Path(opt["path"]["training_states"])
     states = [p for p in folder.glob("*.state") if p.stem.isdigit()] if folder.is_dir() else []
@@ -108,35 +118,40 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
     seed = int(opt.get("manual_seed", 0))
     set_random_seed(seed)
 
-    train_opt = opt.get("train", {}) or {}
-    log_opt = opt.get("logger", {}) or {}
-    total_iter = int(train_opt.get("total_iter", 1))
-    dsets = opt.get("datasets", {}) or {}
-    if "train" not in dsets:
-        raise OptionError(f"{opt['opt_path']}: datasets.train is missing")
-    train_set = data_pkg.build_dataset(dsets["train"], f"{opt['opt_path']}: datasets.train")
-    val_sets = [(k, v, data_pkg.build_dataset(v, f"{opt['opt_path']}: datasets.{k}")) for k, v in dsets.items()
-                if k.startswith("val")]
-    val_loaders = {k: data_pkg.build_dataloader(vset, dict(v, phase="val"), sampler=val_shard(vset))
-                   for k, v, vset in val_sets}
-    bs = int(dsets["train"].get("batch_size_per_gpu", 1))
-    sampler = ResumableSampler(len(train_set), bs, seed, rank, world, shuffle=dsets["train"].get("use_shuffle", True),
-                               enlarge_ratio=dsets["train"].get("dataset_enlarge_ratio", 1))
-    # one loader for the whole run: each epoch re-iterates it after sampler.set_epoch (the sampler runs in this
-    # process, so persistent workers see the new order); SeededDataset makes each sample a function of its seed
-    loader = data_pkg.build_dataloader(SeededDataset(train_set), dict(dsets["train"], phase="train"), dist=True,
-                                       sampler=sampler, seed=seed, rank=rank)
+    # Lines logged before the experiment folder exists (the scan backend, the loaded extractor) show on the
+    # console now and are replayed into the log file once it is made, so the file tells the whole run.
+    with held_records(logging.getLogger(LOGGER_NAME)) as startup_records:
+        train_opt = opt.get("train", {}) or {}
+        log_opt = opt.get("logger", {}) or {}
+        total_iter = int(train_opt.get("total_iter", 1))
+        dsets = opt.get("datasets", {}) or {}
+        if "train" not in dsets:
+            raise OptionError(f"{opt['opt_path']}: datasets.train is missing")
+        train_set = data_pkg.build_dataset(dsets["train"], f"{opt['opt_path']}: datasets.train")
+        val_sets = [(k, v, data_pkg.build_dataset(v, f"{opt['opt_path']}: datasets.{k}")) for k, v in dsets.items()
+                    if k.startswith("val")]
+        val_loaders = {k: data_pkg.build_dataloader(vset, dict(v, phase="val"), sampler=val_shard(vset))
+                       for k, v, vset in val_sets}
+        check_metric_types(opt)
+        bs = int(dsets["train"].get("batch_size_per_gpu", 1))
+        sampler = ResumableSampler(len(train_set), bs, seed, rank, world, shuffle=dsets["train"].get("use_shuffle", True),
+                                   enlarge_ratio=dsets["train"].get("dataset_enlarge_ratio", 1))
+        # one loader for the whole run: each epoch re-iterates it after sampler.set_epoch (the sampler runs in this
+        # process, so persistent workers see the new order); SeededDataset makes each sample a function of its seed
+        loader = data_pkg.build_dataloader(SeededDataset(train_set), dict(dsets["train"], phase="train"), dist=True,
+                                           sampler=sampler, seed=seed, rank=rank)
 
-    model_type = opt["model_type"]
-    cls = models_pkg.MODEL_REGISTRY.find(model_type)
-    if cls is None:
-        raise OptionError(f"{opt['opt_path']}: unknown model_type '{model_type}'; registered: {', '.join(models_pkg.MODEL_REGISTRY.keys())}")
-    model = cls(opt)  # networks, extractor, losses, optimizer: every option mistake stops the run here
+        model_type = opt["model_type"]
+        cls = models_pkg.MODEL_REGISTRY.find(model_type)
+        if cls is None:
+            raise OptionError(f"{opt['opt_path']}: unknown model_type '{model_type}'; registered: {', '.join(models_pkg.MODEL_REGISTRY.keys())}")
+        model = cls(opt)  # networks, extractor, losses, optimizer: every option mistake stops the run here
 
     # Only now, with the options, data and networks checked, is any folder created or an earlier one renamed.
     make_experiment_dirs(opt, resuming=state_path is not None)
     root = Path(opt["path"]["experiments_root"])
     logger = get_logger(root / f"train_{opt['name']}.log")
+    replay_into_files(logger, startup_records)
     if rank == 0:
         shutil.copy(opt["opt_path"], root / Path(opt["opt_path"]).name) if not state_path else None
         # after the model filled in its defaults (the paper's losses), so the file says what is trained

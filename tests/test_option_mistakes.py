@@ -79,6 +79,14 @@ def test_a_value_the_network_rejects_is_an_option_error(tmp_path, capsys):
     _run_and_check(tmp_path, opt, capsys, "network_g: DPSSM: 'scan' must be one of single, bidirectional")
 
 
+def test_unknown_validation_metric_stops_at_start_up(tmp_path, capsys):
+    """Not at the first validation, val_freq iterations into the run."""
+    opt = tiny_options(tmp_path, "mistake")
+    opt["val"]["metrics"]["psnr"]["type"] = "calculate_psrn"
+    line = _run_and_check(tmp_path, opt, capsys, "val.metrics.psnr: unknown metric type 'calculate_psrn'")
+    assert "mistake.yml" in line
+
+
 def test_stage1_with_a_stage2_optimizer_key(tmp_path, capsys):
     opt = tiny_options(tmp_path, "mistake", model_type="ExtractorPretrainModel")
     _run_and_check(tmp_path, opt, capsys, "train.optim_g: stage 1 has no net_g; its optimizer (net_de and net_r) is "

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict
 import torch
 
 from dpmambair.utils.misc import import_modules_with_suffix
+from dpmambair.utils.options import OptionError
 from dpmambair.utils.registry import METRIC_REGISTRY
 
 _modules = import_modules_with_suffix(__file__, __name__, "_metric")
@@ -19,10 +20,10 @@ DESCRIPTIVE_KEYS = frozenset({"type", "better"})
 
 
 def get_metric(name: str, source: str = "metric options") -> Callable[..., Any]:
-    """The registered metric function called `name` (case-insensitive); one-line ValueError naming `source` otherwise."""
+    """The registered metric function called `name` (case-insensitive); one-line OptionError naming `source` otherwise."""
     fn = METRIC_REGISTRY.find(name)
     if fn is None:
-        raise ValueError(f"{source}: unknown metric type '{name}'; known types: {', '.join(METRIC_REGISTRY.keys())}")
+        raise OptionError(f"{source}: unknown metric type '{name}'; known types: {', '.join(METRIC_REGISTRY.keys())}")
     return fn
 
 
@@ -33,16 +34,16 @@ def calculate_metric(data: Dict[str, Any], opt: Dict[str, Any], source: str = "m
     per-image tensor results (psnr_torch, ssim_torch) are averaged into one float.
     """
     if not isinstance(opt, dict) or not opt.get("type"):
-        raise ValueError(f"{source}: a metric needs a 'type' key naming one of: {', '.join(METRIC_REGISTRY.keys())}")
+        raise OptionError(f"{source}: a metric needs a 'type' key naming one of: {', '.join(METRIC_REGISTRY.keys())}")
     fn = get_metric(str(opt["type"]), source)
     kwargs = {k: v for k, v in opt.items() if k not in DESCRIPTIVE_KEYS}
     params = inspect.signature(fn).parameters
     unknown = sorted(k for k in list(kwargs) + list(data) if k not in params)
     if unknown:
-        raise ValueError(f"{source}: {fn.__name__} has no argument '{unknown[0]}' (it accepts: {', '.join(params)})")
+        raise OptionError(f"{source}: {fn.__name__} has no argument '{unknown[0]}' (it accepts: {', '.join(params)})")
     both = sorted(set(kwargs) & set(data))
     if both:
-        raise ValueError(f"{source}: '{both[0]}' is given both by the option block and by the caller; set it in one place")
+        raise OptionError(f"{source}: '{both[0]}' is given both by the option block and by the caller; set it in one place")
     value = fn(**data, **kwargs)
     if isinstance(value, torch.Tensor):
         return float(value.double().mean().item())

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import logging.handlers
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterator, List, Optional
 
 from .dist import get_dist_info
 
@@ -78,3 +80,23 @@ def init_tb_logger(log_dir: str | Path):
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(log_dir=str(log_dir))
+
+
+@contextmanager
+def held_records(logger: logging.Logger) -> Iterator[List[logging.LogRecord]]:
+    """Keep (besides showing) every record `logger` emits inside the block, to replay into a log file that
+    does not exist yet: train.py checks options, data and networks before it creates the experiment folder."""
+    handler = logging.handlers.BufferingHandler(capacity=100_000)
+    logger.addHandler(handler)
+    try:
+        yield handler.buffer
+    finally:
+        logger.removeHandler(handler)
+
+
+def replay_into_files(logger: logging.Logger, records: List[logging.LogRecord]) -> None:
+    """Write held records into the logger's file handlers (the console showed them already)."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            for record in records:
+                handler.handle(record)
