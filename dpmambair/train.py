@@ -163,7 +163,13 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
     start_iter, epoch, start_batch = 0, 0, 0
     if state_path is not None:
         state = load_file(state_path)
-        model.resume_training(state)
+        try:
+            model.resume_training(state)
+        except (ValueError, RuntimeError, KeyError) as err:  # torch's own messages, e.g. other parameter groups
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{state_path}: this training state does not fit the model of {opt['opt_path']} "
+                                  f"({reason}); resume with the options it was written with, or start a new run "
+                                  "from its weights (path.pretrain_network_g)") from None
         start_iter, epoch, start_batch = state["iter"], state["epoch"], state["batch_in_epoch"]
         if start_batch >= sampler.batches_per_epoch:
             epoch, start_batch = epoch + 1, 0

@@ -444,3 +444,27 @@ def test_debug_flag_prefixes_the_name_and_saves_and_validates_every_8_iterations
     log = (exp / "train_debug_dbg.log").read_text()
     validated = [int(m) for m in __import__("re").findall(r"validation tinyval @ iter (\d+):", log)]
     assert validated == [8, 9], log[-1500:]
+
+
+def test_resuming_a_state_that_does_not_fit_the_model_is_one_line(tmp_path, capsys):
+    """A training state whose optimizer has other parameter groups (e.g. written before the weight-decay groups)
+    stops --auto_resume with one line naming the state file, and leaves the experiment as it was."""
+    from dpmambair.train import main
+
+    opt = tiny_options(tmp_path, "misfit", total_iter=4)
+    opt["val"]["val_freq"] = 0
+    path = write_options(opt, tmp_path / "misfit.yml")
+    main(["-opt", str(path)])
+    state_file = tmp_path / "experiments" / "misfit" / "training_states" / "4.state"
+    state = torch.load(state_file, weights_only=False)
+    groups = state["optimizers"][0]["param_groups"]
+    state["optimizers"][0]["param_groups"] = [dict(groups[0], params=[p for g in groups for p in g["params"]])]
+    torch.save(state, state_file)
+    before = state_file.read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["-opt", str(path), "--auto_resume"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2
+    assert len(err.splitlines()) == 1 and "4.state: this training state does not fit the model" in err, err
+    assert state_file.read_bytes() == before
