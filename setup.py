@@ -1,5 +1,7 @@
-"""Package metadata. `pip install -e .` for CPU; `MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -e .[cuda]`
-adds the CUDA scan kernel (README, "GPU")."""
+"""Package metadata. `pip install -e .` for CPU;
+`MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -e .[cuda]` adds the CUDA scan kernel (README, "GPU").
+"""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup

@@ -21,6 +21,7 @@ trained again, and the trainer renames the old folder with a timestamp (never ov
 
 Entry-point level (like train.py and test.py): used by scripts/run_ablation.py.
 """
+
 from __future__ import annotations
 
 import copy
@@ -70,25 +71,42 @@ class Table:
 
 
 TABLES: Dict[int, Table] = {
-    3: Table(3, "Ablation of the core modules (paper Table 3)", (
-        Row("Baseline", "table3_baseline"),
-        Row("(a)", "table3_a_prompt_delta_B"),
-        Row("(b)", "table3_b_prompt_delta_B_C"),
-        Row("DPMambaIR", "table3_full"),
-    ), flags=True),
-    4: Table(4, "Degradation extraction and insertion (paper Table 4)", (
-        Row("Classes", "table4_classes", "Degradation extraction"),
-        Row("OneRestore* (classification extractor)", "table4_onerestore", "Degradation extraction",
-            stage1="stage1/table4_onerestore"),
-        Row("Reconstruction extractor (ours)", "table4_modulate", "Degradation extraction"),
-        Row("Concat", "table4_concat", "Degradation insertion"),
-        Row("Attention", "table4_attention", "Degradation insertion"),
-        Row("Modulation (ours)", "table4_modulate", "Degradation insertion"),
-    )),
-    5: Table(5, "Global information supplementation (paper Table 5)", (
-        Row("Bi-direction scan", "table5_bidirectional"),
-        Row("Prompt matrix C", "table5_prompt_C"),
-    )),
+    3: Table(
+        3,
+        "Ablation of the core modules (paper Table 3)",
+        (
+            Row("Baseline", "table3_baseline"),
+            Row("(a)", "table3_a_prompt_delta_B"),
+            Row("(b)", "table3_b_prompt_delta_B_C"),
+            Row("DPMambaIR", "table3_full"),
+        ),
+        flags=True,
+    ),
+    4: Table(
+        4,
+        "Degradation extraction and insertion (paper Table 4)",
+        (
+            Row("Classes", "table4_classes", "Degradation extraction"),
+            Row(
+                "OneRestore* (classification extractor)",
+                "table4_onerestore",
+                "Degradation extraction",
+                stage1="stage1/table4_onerestore",
+            ),
+            Row("Reconstruction extractor (ours)", "table4_modulate", "Degradation extraction"),
+            Row("Concat", "table4_concat", "Degradation insertion"),
+            Row("Attention", "table4_attention", "Degradation insertion"),
+            Row("Modulation (ours)", "table4_modulate", "Degradation insertion"),
+        ),
+    ),
+    5: Table(
+        5,
+        "Global information supplementation (paper Table 5)",
+        (
+            Row("Bi-direction scan", "table5_bidirectional"),
+            Row("Prompt matrix C", "table5_prompt_C"),
+        ),
+    ),
 }
 
 
@@ -98,7 +116,9 @@ def read_row_overrides(path: Path) -> Dict[str, Any]:
     raw = load_yaml(path)
     for key in ROW_KEYS:
         if key in raw and not isinstance(raw[key], dict) and not (key == "network_de" and raw[key] is None):
-            raise OptionError(f"{path}: '{key}' must be a mapping{' or ~ (no extractor)' if key == 'network_de' else ''}")
+            raise OptionError(
+                f"{path}: '{key}' must be a mapping{' or ~ (no extractor)' if key == 'network_de' else ''}"
+            )
     return {k: copy.deepcopy(raw[k]) for k in ROW_KEYS if k in raw}
 
 
@@ -151,8 +171,11 @@ def row_options(base: Dict[str, Any], overrides: Dict[str, Any], name: str, iter
 def network_fingerprint(opt: Dict[str, Any]) -> Dict[str, Any]:
     """What makes two rows the same experiment: the restorer, the extractor it reads, and where that comes from."""
     ext = uses_extractor(opt)
-    return {"network_g": opt.get("network_g"), "network_de": opt.get("network_de") if ext else None,
-            "pretrain_network_de": (opt.get("path") or {}).get("pretrain_network_de") if ext else None}
+    return {
+        "network_g": opt.get("network_g"),
+        "network_de": opt.get("network_de") if ext else None,
+        "pretrain_network_de": (opt.get("path") or {}).get("pretrain_network_de") if ext else None,
+    }
 
 
 def config_key(row: Row, opt: Dict[str, Any], base: Dict[str, Any]) -> str:
@@ -246,19 +269,25 @@ def ensure_extractor(base: Dict[str, Any], base_path: Path, stage1_path: Optiona
     """The stage-1 extractor all rows share: reused when the file exists, else trained with the stage-1 options."""
     de_file = (base.get("path") or {}).get("pretrain_network_de")
     if not de_file:
-        raise OptionError(f"{base_path}: path.pretrain_network_de is not set; the extractor rows need the stage-1 extractor")
+        raise OptionError(
+            f"{base_path}: path.pretrain_network_de is not set; the extractor rows need the stage-1 extractor"
+        )
     de_path = Path(de_file)
     if de_path.is_file():
         log(f"stage 1: reusing the extractor {de_path}")
         return de_path
     if stage1_path is None:
-        raise CheckpointError(f"{de_path}: extractor not found (path.pretrain_network_de in {base_path}) and no stage-1 "
-                              "option file given; run stage 1 first (python train.py -opt options/demo/stage1.yml)")
+        raise CheckpointError(
+            f"{de_path}: extractor not found (path.pretrain_network_de in {base_path}) and no stage-1 "
+            "option file given; run stage 1 first (python train.py -opt options/demo/stage1.yml)"
+        )
     opt1 = load_with_inheritance(stage1_path)
     produced = experiment_root(opt1) / "models" / "net_de_latest.pth"
     if produced.resolve() != de_path.resolve():
-        raise OptionError(f"{stage1_path} writes its extractor to {produced}, but {base_path} reads "
-                          f"path.pretrain_network_de {de_path}; make them agree")
+        raise OptionError(
+            f"{stage1_path} writes its extractor to {produced}, but {base_path} reads "
+            f"path.pretrain_network_de {de_path}; make them agree"
+        )
     log(f"stage 1: {de_path} not found; training it with {stage1_path}")
     run_training(stage1_path, f"stage 1 ({stage1_path})")
     if not de_path.is_file():
@@ -298,7 +327,11 @@ def model_cost(network_g: Dict[str, Any], size: int) -> Dict[str, float]:
     from dpmambair.utils.complexity import restorer_stats
 
     stats = restorer_stats(build_network(dict(network_g), "network_g"), None, size=size, latency=False)
-    return {"params_m": stats["params_g"] / 1e6, "gmacs": stats["macs_g"] / 1e9, "scan_gmacs": stats["scan_macs_g"] / 1e9}
+    return {
+        "params_m": stats["params_g"] / 1e6,
+        "gmacs": stats["macs_g"] / 1e9,
+        "scan_gmacs": stats["scan_macs_g"] / 1e9,
+    }
 
 
 def evaluate(test_path: Path, opt: Dict[str, Any], ckpt: Path, results_root: Path, save_img: bool) -> Dict[str, Any]:
@@ -311,8 +344,11 @@ def evaluate(test_path: Path, opt: Dict[str, Any], ckpt: Path, results_root: Pat
     topt["network_de"] = copy.deepcopy(opt.get("network_de"))
     path = topt.setdefault("path", {}) or {}
     topt["path"] = path
-    path.update(pretrain_network_g=str(ckpt), pretrain_network_de=(opt.get("path") or {}).get("pretrain_network_de"),
-                results_root=str(results_root))
+    path.update(
+        pretrain_network_g=str(ckpt),
+        pretrain_network_de=(opt.get("path") or {}).get("pretrain_network_de"),
+        results_root=str(results_root),
+    )
     val = topt.setdefault("val", {}) or {}
     topt["val"] = val
     val["save_img"] = bool(save_img)
@@ -322,28 +358,46 @@ def evaluate(test_path: Path, opt: Dict[str, Any], ckpt: Path, results_root: Pat
     avg = res["average"] or res["metrics"]
     if "psnr" not in avg or "ssim" not in avg:
         raise AblationError(f"{test_path}: the test metrics must include psnr and ssim (val.metrics)")
-    return {"set": set_name, "count": res["count"], "psnr": avg["psnr"], "ssim": avg["ssim"],
-            "input_psnr": avg.get("input_psnr"), "input_ssim": avg.get("input_ssim"),
-            "tasks": {t: v["metrics"] for t, v in res["tasks"].items()},
-            "results": str(results_root / opt["name"])}
+    return {
+        "set": set_name,
+        "count": res["count"],
+        "psnr": avg["psnr"],
+        "ssim": avg["ssim"],
+        "input_psnr": avg.get("input_psnr"),
+        "input_ssim": avg.get("input_ssim"),
+        "tasks": {t: v["metrics"] for t, v in res["tasks"].items()},
+        "results": str(results_root / opt["name"]),
+    }
 
 
 # ---- the table -----------------------------------------------------------------------------------------
 Plan = Tuple[Row, Path, Dict[str, Any], Dict[str, Any]]
 
 
-def plan_stage1(table: Table, stage1_path: Optional[Path], ablation_dir: Path, prefix: str) -> Dict[str, Dict[str, Any]]:
+def plan_stage1(
+    table: Table, stage1_path: Optional[Path], ablation_dir: Path, prefix: str
+) -> Dict[str, Dict[str, Any]]:
     """{row.stage1: stage-1 options} for the rows of `table` that need their own extractor."""
     needed = sorted({row.stage1 for row in table.rows if row.stage1})
     if needed and stage1_path is None:
-        raise OptionError(f"Table {table.number}: the rows with their own stage 1 ({', '.join(needed)}) need --stage1-opt")
+        raise OptionError(
+            f"Table {table.number}: the rows with their own stage 1 ({', '.join(needed)}) need --stage1-opt"
+        )
     base1 = load_with_inheritance(stage1_path) if needed else {}
-    return {stem: row_stage1_options(base1, ablation_dir / f"{stem}.yml", f"{prefix}_{stem.replace('/', '_')}")
-            for stem in needed}
+    return {
+        stem: row_stage1_options(base1, ablation_dir / f"{stem}.yml", f"{prefix}_{stem.replace('/', '_')}")
+        for stem in needed
+    }
 
 
-def plan_rows(table: Table, base: Dict[str, Any], ablation_dir: Path, iters: int, prefix: str,
-              extractors: Optional[Dict[str, Path]] = None) -> List[Plan]:
+def plan_rows(
+    table: Table,
+    base: Dict[str, Any],
+    ablation_dir: Path,
+    iters: int,
+    prefix: str,
+    extractors: Optional[Dict[str, Path]] = None,
+) -> List[Plan]:
     """(row, ablation file, its overrides, the row's full training options) for every row, in table order.
 
     A row with its own stage 1 reads the extractor that stage writes (`extractors[row.stage1]`) instead of
@@ -363,9 +417,19 @@ def plan_rows(table: Table, base: Dict[str, Any], ablation_dir: Path, iters: int
     return plans
 
 
-def run_table(number: int, base_path: Path, test_path: Path, ablation_dir: Path, output: Path,
-              iters: Optional[int] = None, stage1_path: Optional[Path] = None, stats_size: int = 256,
-              prefix: Optional[str] = None, save_img: bool = False, log: Log = print) -> Dict[str, Any]:
+def run_table(
+    number: int,
+    base_path: Path,
+    test_path: Path,
+    ablation_dir: Path,
+    output: Path,
+    iters: Optional[int] = None,
+    stage1_path: Optional[Path] = None,
+    stats_size: int = 256,
+    prefix: Optional[str] = None,
+    save_img: bool = False,
+    log: Log = print,
+) -> Dict[str, Any]:
     """Train (or reuse), test and measure every row of Table `number`; write table<N>.md/.json under `output`."""
     if number not in TABLES:
         raise OptionError(f"--table must be one of {', '.join(map(str, TABLES))}, got {number}")
@@ -400,8 +464,10 @@ def run_table(number: int, base_path: Path, test_path: Path, ablation_dir: Path,
             log(f"{row.label}: reusing {name} ({why})")
         else:
             opt_file = opt_dir / f"{name}.yml"
-            opt_file.write_text(f"# generated by run_ablation: {base_path} + {file} (network_g/network_de/path), "
-                                f"{iters} iterations\n" + yaml.safe_dump(opt, sort_keys=False))
+            opt_file.write_text(
+                f"# generated by run_ablation: {base_path} + {file} (network_g/network_de/path), "
+                f"{iters} iterations\n" + yaml.safe_dump(opt, sort_keys=False)
+            )
             log(f"{row.label}: {'resuming' if status == 'resume' else 'training'} {name} ({why})")
             run_training(opt_file, f"{row.label} ({file})", resume=status == "resume")
         ckpt = experiment_root(opt) / "models" / "net_g_latest.pth"
@@ -409,26 +475,42 @@ def run_table(number: int, base_path: Path, test_path: Path, ablation_dir: Path,
             raise AblationError(f"{row.label} ({file}): training finished but {ckpt} is missing")
         log(f"{row.label}: testing {name} with {test_path}")
         result = evaluate(test_path, opt, ckpt, output, save_img)
-        result.update(model_cost(opt["network_g"], stats_size), experiment=name, checkpoint=str(ckpt),
-                      reused=status == "finished")
+        result.update(
+            model_cost(opt["network_g"], stats_size), experiment=name, checkpoint=str(ckpt), reused=status == "finished"
+        )
         done[name] = result
 
     rows = []
     for row, file, overrides, opt in plans:
         res = done[opt["name"]]
-        entry: Dict[str, Any] = {"label": row.label, "group": row.group, "ablation_file": str(file),
-                                 "overrides": overrides, **res}
+        entry: Dict[str, Any] = {
+            "label": row.label,
+            "group": row.group,
+            "ablation_file": str(file),
+            "overrides": overrides,
+            **res,
+        }
         if table.flags:
             g = opt.get("network_g") or {}
             entry["flags"] = {col: bool(g.get(key, True)) for col, key in PROMPT_COLUMNS}
         rows.append(entry)
     first = next(iter(done.values()))
     base_train = (base.get("datasets") or {}).get("train") or {}
-    report = {"table": number, "title": table.title, "iterations": iters, "seed": base.get("manual_seed", 0),
-              "base_options": str(base_path), "test_options": str(test_path), "test_set": first["set"],
-              "test_images": first["count"], "batch_size": base_train.get("batch_size_per_gpu"),
-              "patch_size": base_train.get("gt_size"), "stats_size": stats_size,
-              "input": {"psnr": first["input_psnr"], "ssim": first["input_ssim"]}, "rows": rows}
+    report = {
+        "table": number,
+        "title": table.title,
+        "iterations": iters,
+        "seed": base.get("manual_seed", 0),
+        "base_options": str(base_path),
+        "test_options": str(test_path),
+        "test_set": first["set"],
+        "test_images": first["count"],
+        "batch_size": base_train.get("batch_size_per_gpu"),
+        "patch_size": base_train.get("gt_size"),
+        "stats_size": stats_size,
+        "input": {"psnr": first["input_psnr"], "ssim": first["input_ssim"]},
+        "rows": rows,
+    }
     output.mkdir(parents=True, exist_ok=True)
     (output / f"table{number}.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = format_markdown(report)
@@ -447,15 +529,17 @@ def format_markdown(report: Dict[str, Any]) -> str:
     grouped = any(r["group"] for r in report["rows"])
     head = (["Comparison"] if grouped else []) + ["Method"] + ([c for c, _ in PROMPT_COLUMNS] if flags else [])
     head += ["PSNR", "SSIM", "Params (M)", f"GMACs @{size}"]
-    lines = [f"### Table {number}: {report['title']} — {report['iterations']} iterations per row",
-             "",
-             f"Every row trained for **{report['iterations']} iterations** (seed {report['seed']}, batch "
-             f"{report['batch_size']}, {report['patch_size']}-px patches) from `{report['base_options']}`; PSNR/SSIM: "
-             f"mean over the degradation types of `{report['test_set']}` ({report['test_images']} images, "
-             f"`{report['test_options']}`); parameters and GMACs of the restorer at 1×3×{size}×{size}, scan excluded.",
-             "",
-             "| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * (len(head) - 4) + ["---:"] * 4) + "|"]
+    lines = [
+        f"### Table {number}: {report['title']} — {report['iterations']} iterations per row",
+        "",
+        f"Every row trained for **{report['iterations']} iterations** (seed {report['seed']}, batch "
+        f"{report['batch_size']}, {report['patch_size']}-px patches) from `{report['base_options']}`; PSNR/SSIM: "
+        f"mean over the degradation types of `{report['test_set']}` ({report['test_images']} images, "
+        f"`{report['test_options']}`); parameters and GMACs of the restorer at 1×3×{size}×{size}, scan excluded.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] * (len(head) - 4) + ["---:"] * 4) + "|",
+    ]
     previous = None
     for r in report["rows"]:
         cells = []
@@ -475,5 +559,18 @@ def format_markdown(report: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["AblationError", "Row", "TABLES", "Table", "config_key", "experiment_status", "format_markdown", "plan_rows",
-           "plan_stage1", "read_row_overrides", "read_stage1_overrides", "row_options", "run_table"]
+__all__ = [
+    "AblationError",
+    "Row",
+    "TABLES",
+    "Table",
+    "config_key",
+    "experiment_status",
+    "format_markdown",
+    "plan_rows",
+    "plan_stage1",
+    "read_row_overrides",
+    "read_stage1_overrides",
+    "row_options",
+    "run_table",
+]

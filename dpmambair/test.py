@@ -13,6 +13,7 @@ GPU when PyTorch sees one. Asking for a GPU on a CPU-only machine falls back to 
 instead of failing: testing gives the same numbers on either device, only slower (training, where a silent
 fallback would cost days, errors).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,24 +31,28 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from dpmambair.data import build_dataloader
+from dpmambair.data.image_io import tensor_to_uint8
 from dpmambair.utils.checkpoint import CheckpointError
 from dpmambair.utils.device import resolve_device
 from dpmambair.utils.errors import DPMambaIRError
-from dpmambair.data import build_dataloader
-from dpmambair.data.image_io import tensor_to_uint8
 from dpmambair.utils.logger import get_logger
 from dpmambair.utils.misc import archive_if_exists
 from dpmambair.utils.options import OptionError, parse_options
 
-DEFAULT_METRICS = {"psnr": {"type": "calculate_psnr", "crop_border": 0, "test_y_channel": False},
-                   "ssim": {"type": "calculate_ssim", "crop_border": 0, "test_y_channel": False}}
+DEFAULT_METRICS = {
+    "psnr": {"type": "calculate_psnr", "crop_border": 0, "test_y_channel": False},
+    "ssim": {"type": "calculate_ssim", "crop_border": 0, "test_y_channel": False},
+}
 ALL, AVERAGE = "all", "average"  # CSV task column: mean over the set's images / mean over its tasks (papers' tables)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Test a dpmambair restorer on the test sets of an option file.")
     parser.add_argument("-opt", required=True, help="path to the option YAML file")
-    parser.add_argument("--force_yml", nargs="+", default=[], help="override options: path:pretrain_network_g=x.pth tile=512 ...")
+    parser.add_argument(
+        "--force_yml", nargs="+", default=[], help="override options: path:pretrain_network_g=x.pth tile=512 ..."
+    )
     return parser.parse_args(argv)
 
 
@@ -68,11 +73,14 @@ def check_metrics(metrics_opt: Dict[str, Any], source: str) -> Dict[str, Callabl
         params = inspect.signature(fn).parameters
         unknown = [k for k in mopt if k not in ("type", "better") and k not in params]
         if unknown:
-            raise OptionError(f"{where}: {fn.__name__} has no argument '{unknown[0]}' (it accepts: {', '.join(params)})")
+            raise OptionError(
+                f"{where}: {fn.__name__} has no argument '{unknown[0]}' (it accepts: {', '.join(params)})"
+            )
         rgb = {"channel_order": "RGB"} if "channel_order" in params else {}
 
-        def score(out: np.ndarray, ref: np.ndarray, _m: Dict[str, Any] = mopt, _rgb: Dict[str, str] = rgb,
-                  _where: str = where) -> float:
+        def score(
+            out: np.ndarray, ref: np.ndarray, _m: Dict[str, Any] = mopt, _rgb: Dict[str, str] = rgb, _where: str = where
+        ) -> float:
             return calculate_metric({"img": out, "img2": ref, **_rgb}, _m, _where)
 
         scorers[name] = score
@@ -89,7 +97,9 @@ def prepare_results_dir(opt: Dict[str, Any]) -> Tuple[Path, Optional[Path]]:
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise OptionError(f"{opt['opt_path']}: cannot write the results folder {root} ({err.strerror or err})") from None
+        raise OptionError(
+            f"{opt['opt_path']}: cannot write the results folder {root} ({err.strerror or err})"
+        ) from None
     return root, moved
 
 
@@ -104,7 +114,10 @@ def build_test_set(dataset_opt: Dict[str, Any], source: str):
 
 
 def list_test_sets(opt: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
-    """(key, options) of every `datasets.test*` entry, in file order (train/val sets of an inherited file are skipped)."""
+    """(key, options) of every `datasets.test*` entry, in file order.
+
+    Train/val sets of an inherited file are skipped.
+    """
     sets = [(k, v) for k, v in (opt.get("datasets") or {}).items() if str(k).startswith("test")]
     if not sets:
         raise OptionError(f"{opt['opt_path']}: no test sets: add datasets.test_1 (and test_2, ...) entries")
@@ -141,8 +154,16 @@ def _image_path(folder: Path, src: str, suffix: str, used: set) -> Path:
 
 
 # ---- one test set ------------------------------------------------------------------------------------
-def evaluate_set(restorer, loader: DataLoader, set_name: str, out_dir: Optional[Path], suffix: str,
-                 scorers: Dict[str, Callable[..., float]], logger, score_input: bool = False) -> Dict[str, Any]:
+def evaluate_set(
+    restorer,
+    loader: DataLoader,
+    set_name: str,
+    out_dir: Optional[Path],
+    suffix: str,
+    scorers: Dict[str, Callable[..., float]],
+    logger,
+    score_input: bool = False,
+) -> Dict[str, Any]:
     """Restore and score one set; returns {'count', 'metrics', 'tasks', 'average', 'images', 'seconds'}.
 
     With `score_input` every metric is also computed on the degraded input (as `input_<metric>`), so a
@@ -172,25 +193,32 @@ def evaluate_set(restorer, loader: DataLoader, set_name: str, out_dir: Optional[
         if "gt" in data and scorers:
             gt_img = tensor_to_uint8(data["gt"][0])
             if gt_img.shape != out_img.shape:
-                raise OptionError(f"{set_name}: {lq_path}: restored size {out_img.shape[:2]} differs from the ground "
-                                  f"truth's {gt_img.shape[:2]}")
+                raise OptionError(
+                    f"{set_name}: {lq_path}: restored size {out_img.shape[:2]} differs from the ground "
+                    f"truth's {gt_img.shape[:2]}"
+                )
             lq_img = tensor_to_uint8(lq[0]) if score_input else None
             if lq_img is not None and lq_img.shape != gt_img.shape:
-                raise OptionError(f"{set_name}: {lq_path}: input size {lq_img.shape[:2]} differs from the ground truth's "
-                                  f"{gt_img.shape[:2]}; val.score_input needs aligned pairs")
+                raise OptionError(
+                    f"{set_name}: {lq_path}: input size {lq_img.shape[:2]} differs from the ground truth's "
+                    f"{gt_img.shape[:2]}; val.score_input needs aligned pairs"
+                )
             for name, score in scorers.items():
                 row[name] = score(out_img, gt_img)
                 if lq_img is not None:
                     row[f"input_{name}"] = score(lq_img, gt_img)
         per_image.append(row)
-        logger.info(f"{set_name} [{len(per_image)}/{len(loader)}] {stem}"
-                    + "".join(f" {k} {row[k]:.4f}" for k in scorers if k in row))
+        logger.info(
+            f"{set_name} [{len(per_image)}/{len(loader)}] {stem}"
+            + "".join(f" {k} {row[k]:.4f}" for k in scorers if k in row)
+        )
     names = list(scorers) + ([f"input_{n}" for n in scorers] if score_input else [])
     return summarise(per_image, names, seconds)
 
 
 def summarise(rows: List[Dict[str, Any]], metric_names: List[str], seconds: float = 0.0) -> Dict[str, Any]:
     """Means over the set's images, per task, and the mean of the per-task means (the papers' 'Average')."""
+
     def mean(items: List[Dict[str, Any]]) -> Dict[str, float]:
         return {m: float(np.mean([r[m] for r in items])) for m in metric_names if items and all(m in r for r in items)}
 
@@ -199,10 +227,23 @@ def summarise(rows: List[Dict[str, Any]], metric_names: List[str], seconds: floa
         if r.get("task"):
             by_task[str(r["task"])].append(r)
     tasks = OrderedDict((t, {"count": len(v), "metrics": mean(v)}) for t, v in by_task.items())
-    average = ({m: float(np.mean([t["metrics"][m] for t in tasks.values()])) for m in metric_names
-                if all(m in t["metrics"] for t in tasks.values())} if tasks else {})
-    return {"count": len(rows), "metrics": mean(rows), "tasks": tasks, "average": average, "images": rows,
-            "seconds_per_image": seconds / max(len(rows), 1)}
+    average = (
+        {
+            m: float(np.mean([t["metrics"][m] for t in tasks.values()]))
+            for m in metric_names
+            if all(m in t["metrics"] for t in tasks.values())
+        }
+        if tasks
+        else {}
+    )
+    return {
+        "count": len(rows),
+        "metrics": mean(rows),
+        "tasks": tasks,
+        "average": average,
+        "images": rows,
+        "seconds_per_image": seconds / max(len(rows), 1),
+    }
 
 
 def result_rows(results: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -223,8 +264,12 @@ def format_table(rows: List[Dict[str, Any]], metric_names: List[str]) -> str:
     lines = ["  ".join(c.ljust(widths[c]) if i < 2 else c.rjust(widths[c]) for i, c in enumerate(cols))]
     lines.append("  ".join("-" * widths[c] for c in cols))
     for r in rows:
-        lines.append("  ".join(_fmt(r.get(c)).ljust(widths[c]) if i < 2 else _fmt(r.get(c)).rjust(widths[c])
-                               for i, c in enumerate(cols)))
+        lines.append(
+            "  ".join(
+                _fmt(r.get(c)).ljust(widths[c]) if i < 2 else _fmt(r.get(c)).rjust(widths[c])
+                for i, c in enumerate(cols)
+            )
+        )
     return "\n".join(lines)
 
 
@@ -251,8 +296,10 @@ def run_test(opt: Dict[str, Any]) -> Dict[str, Any]:
     path_opt = opt.get("path") or {}
     ckpt = path_opt.get("pretrain_network_g")
     if not ckpt:
-        raise OptionError(f"{source}: path.pretrain_network_g is not set; give the restorer checkpoint to test "
-                          "(e.g. --force_yml path:pretrain_network_g=experiments/<name>/models/net_g_latest.pth)")
+        raise OptionError(
+            f"{source}: path.pretrain_network_g is not set; give the restorer checkpoint to test "
+            "(e.g. --force_yml path:pretrain_network_g=experiments/<name>/models/net_g_latest.pth)"
+        )
     if not Path(ckpt).is_file():
         raise CheckpointError(f"{ckpt}: checkpoint not found (path.pretrain_network_g in {source})")
     val_opt = opt.get("val") or {}
@@ -275,17 +322,28 @@ def run_test(opt: Dict[str, Any]) -> Dict[str, Any]:
             h.close()
 
 
-def _run_sets(opt: Dict[str, Any], restorer, datasets: List[tuple], scorers: Dict[str, Callable[..., float]],
-              metrics_opt: Dict[str, Any], root: Path, moved: Optional[Path], warning: Optional[str], logger) -> Dict[str, Any]:
+def _run_sets(
+    opt: Dict[str, Any],
+    restorer,
+    datasets: List[tuple],
+    scorers: Dict[str, Callable[..., float]],
+    metrics_opt: Dict[str, Any],
+    root: Path,
+    moved: Optional[Path],
+    warning: Optional[str],
+    logger,
+) -> Dict[str, Any]:
     source, ckpt = opt["opt_path"], opt["path"]["pretrain_network_g"]
     val_opt = opt.get("val") or {}
     if moved:
         logger.info(f"existing results folder renamed to {moved}")
     if warning:
         logger.warning(warning)
-    logger.info(f"restorer {ckpt} on {restorer.device}; tile {restorer.tile or 'off'}"
-                f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
-                f"{'on' if restorer.self_ensemble else 'off'}")
+    logger.info(
+        f"restorer {ckpt} on {restorer.device}; tile {restorer.tile or 'off'}"
+        f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
+        f"{'on' if restorer.self_ensemble else 'off'}"
+    )
     save_img = bool(val_opt.get("save_img", True))
     score_input = bool(val_opt.get("score_input", False))
     suffix = str(val_opt.get("suffix") or "")
@@ -296,16 +354,28 @@ def _run_sets(opt: Dict[str, Any], restorer, datasets: List[tuple], scorers: Dic
             raise OptionError(f"{source}: two test sets are named '{set_name}'; give them different 'name' keys")
         loader = build_dataloader(dataset, dict(dopt, phase="test"))
         logger.info(f"testing {set_name}: {len(dataset)} images")
-        results[set_name] = evaluate_set(restorer, loader, set_name, root if save_img else None, suffix, scorers, logger,
-                                         score_input)
+        results[set_name] = evaluate_set(
+            restorer, loader, set_name, root if save_img else None, suffix, scorers, logger, score_input
+        )
 
     names = list(scorers) + ([f"input_{n}" for n in scorers] if score_input else [])
     rows = result_rows(results)
-    summary = {"name": opt["name"], "opt_path": source, "checkpoint": str(ckpt), "device": str(restorer.device),
-               "tile": restorer.tile, "tile_overlap": restorer.tile_overlap, "self_ensemble": restorer.self_ensemble,
-               "metrics": {k: dict(v) for k, v in metrics_opt.items()}, "rows": rows, "sets": results}
+    summary = {
+        "name": opt["name"],
+        "opt_path": source,
+        "checkpoint": str(ckpt),
+        "device": str(restorer.device),
+        "tile": restorer.tile,
+        "tile_overlap": restorer.tile_overlap,
+        "self_ensemble": restorer.self_ensemble,
+        "metrics": {k: dict(v) for k, v in metrics_opt.items()},
+        "rows": rows,
+        "sets": results,
+    }
     write_reports(root, rows, names, summary)
-    logger.info(f"results of {opt['name']}:\n{format_table(rows, names)}\nwritten to {root}/metrics.csv and metrics.json")
+    logger.info(
+        f"results of {opt['name']}:\n{format_table(rows, names)}\nwritten to {root}/metrics.csv and metrics.json"
+    )
     return summary
 
 

@@ -2,12 +2,13 @@
 
 Multi-GPU: `torchrun --nproc_per_node=N train.py -opt ... --launcher pytorch` (NCCL on GPUs, Gloo on CPU).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import logging
+import random
 import shutil
 import sys
 import time
@@ -21,7 +22,14 @@ from dpmambair.utils.checkpoint import CheckpointError, load_file
 from dpmambair.utils.cuda_math import apply_cuda_math
 from dpmambair.utils.dist import get_dist_info, init_dist
 from dpmambair.utils.errors import DPMambaIRError
-from dpmambair.utils.logger import LOGGER_NAME, ProgressLine, get_logger, held_records, init_tb_logger, replay_into_files
+from dpmambair.utils.logger import (
+    LOGGER_NAME,
+    ProgressLine,
+    get_logger,
+    held_records,
+    init_tb_logger,
+    replay_into_files,
+)
 from dpmambair.utils.misc import archive_if_exists
 from dpmambair.utils.options import OptionError, parse_options
 from dpmambair.utils.preemption import PreemptionHandler
@@ -33,8 +41,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train a dpmambair model from an option file.")
     parser.add_argument("-opt", required=True, help="path to the option YAML file")
     parser.add_argument("--launcher", choices=["none", "pytorch"], default="none", help="'pytorch' under torchrun")
-    parser.add_argument("--auto_resume", action="store_true", help="resume from the latest training state of this experiment")
-    parser.add_argument("--debug", action="store_true", help="debug_ prefix, validate/save every 8 iterations, print every one")
+    parser.add_argument(
+        "--auto_resume", action="store_true", help="resume from the latest training state of this experiment"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="debug_ prefix, validate/save every 8 iterations, print every one"
+    )
     parser.add_argument("--force_yml", nargs="+", default=[], help="override options: train:total_iter=1000 ...")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -65,7 +77,9 @@ def make_experiment_dirs(opt: Dict[str, Any], resuming: bool) -> None:
             for key in ("models", "training_states", "visualization"):
                 Path(path[key]).mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise OptionError(f"{opt['opt_path']}: cannot create the experiment folder {path['experiments_root']} ({err.strerror})") from None
+            raise OptionError(
+                f"{opt['opt_path']}: cannot create the experiment folder {path['experiments_root']} ({err.strerror})"
+            ) from None
     if get_dist_info()[1] > 1:
         torch.distributed.barrier()
 
@@ -94,7 +108,9 @@ def val_shard(dataset) -> Optional[range]:
 
 
 # ---- main ------------------------------------------------------------------------------------------
-def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[PreemptionHandler] = None) -> Dict[str, Any]:
+def train(
+    opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[PreemptionHandler] = None
+) -> Dict[str, Any]:
     """Train; with `preemption` (an active handler) a SIGTERM/SIGUSR1 ends the run after the current step
     with a resumable checkpoint."""
     import dpmambair.data as data_pkg
@@ -128,23 +144,43 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
         if "train" not in dsets:
             raise OptionError(f"{opt['opt_path']}: datasets.train is missing")
         train_set = data_pkg.build_dataset(dsets["train"], f"{opt['opt_path']}: datasets.train")
-        val_sets = [(k, v, data_pkg.build_dataset(v, f"{opt['opt_path']}: datasets.{k}")) for k, v in dsets.items()
-                    if k.startswith("val")]
-        val_loaders = {k: data_pkg.build_dataloader(vset, dict(v, phase="val"), sampler=val_shard(vset))
-                       for k, v, vset in val_sets}
+        val_sets = [
+            (k, v, data_pkg.build_dataset(v, f"{opt['opt_path']}: datasets.{k}"))
+            for k, v in dsets.items()
+            if k.startswith("val")
+        ]
+        val_loaders = {
+            k: data_pkg.build_dataloader(vset, dict(v, phase="val"), sampler=val_shard(vset)) for k, v, vset in val_sets
+        }
         check_metric_types(opt)
         bs = int(dsets["train"].get("batch_size_per_gpu", 1))
-        sampler = ResumableSampler(len(train_set), bs, seed, rank, world, shuffle=dsets["train"].get("use_shuffle", True),
-                                   enlarge_ratio=dsets["train"].get("dataset_enlarge_ratio", 1))
+        sampler = ResumableSampler(
+            len(train_set),
+            bs,
+            seed,
+            rank,
+            world,
+            shuffle=dsets["train"].get("use_shuffle", True),
+            enlarge_ratio=dsets["train"].get("dataset_enlarge_ratio", 1),
+        )
         # one loader for the whole run: each epoch re-iterates it after sampler.set_epoch (the sampler runs in this
         # process, so persistent workers see the new order); SeededDataset makes each sample a function of its seed
-        loader = data_pkg.build_dataloader(SeededDataset(train_set), dict(dsets["train"], phase="train"), dist=True,
-                                           sampler=sampler, seed=seed, rank=rank)
+        loader = data_pkg.build_dataloader(
+            SeededDataset(train_set),
+            dict(dsets["train"], phase="train"),
+            dist=True,
+            sampler=sampler,
+            seed=seed,
+            rank=rank,
+        )
 
         model_type = opt["model_type"]
         cls = models_pkg.MODEL_REGISTRY.find(model_type)
         if cls is None:
-            raise OptionError(f"{opt['opt_path']}: unknown model_type '{model_type}'; registered: {', '.join(models_pkg.MODEL_REGISTRY.keys())}")
+            raise OptionError(
+                f"{opt['opt_path']}: unknown model_type '{model_type}'; "
+                f"registered: {', '.join(models_pkg.MODEL_REGISTRY.keys())}"
+            )
         model = cls(opt)  # networks, extractor, losses, optimizer: every option mistake stops the run here
 
     # Only now, with the options, data and networks checked, is any folder created or an earlier one renamed.
@@ -156,8 +192,10 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
         shutil.copy(opt["opt_path"], root / Path(opt["opt_path"]).name) if not state_path else None
         # after the model filled in its defaults (the paper's losses), so the file says what is trained
         (root / "options_resolved.yml").write_text(yaml.safe_dump(opt, sort_keys=False))
-    logger.info(f"train set {dsets['train'].get('name', 'train')}: {len(train_set)} samples, {sampler.batches_per_epoch} "
-                f"iterations per epoch (batch {bs} x {world} ranks); total {total_iter} iterations")
+    logger.info(
+        f"train set {dsets['train'].get('name', 'train')}: {len(train_set)} samples, {sampler.batches_per_epoch} "
+        f"iterations per epoch (batch {bs} x {world} ranks); total {total_iter} iterations"
+    )
     logger.info(f"device {model.device}; mixed precision {train_opt.get('use_amp') or 'off'}; {cuda_math}")
 
     start_iter, epoch, start_batch = 0, 0, 0
@@ -167,9 +205,11 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
             model.resume_training(state)
         except (ValueError, RuntimeError, KeyError) as err:  # torch's own messages, e.g. other parameter groups
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"{state_path}: this training state does not fit the model of {opt['opt_path']} "
-                                  f"({reason}); resume with the options it was written with, or start a new run "
-                                  "from its weights (path.pretrain_network_g)") from None
+            raise CheckpointError(
+                f"{state_path}: this training state does not fit the model of {opt['opt_path']} "
+                f"({reason}); resume with the options it was written with, or start a new run "
+                "from its weights (path.pretrain_network_g)"
+            ) from None
         start_iter, epoch, start_batch = state["iter"], state["epoch"], state["batch_in_epoch"]
         if start_batch >= sampler.batches_per_epoch:
             epoch, start_batch = epoch + 1, 0
@@ -216,8 +256,19 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
             if rank == 0 and (current_iter % print_freq == 0 or current_iter == total_iter):
                 if not show_bar:
                     logger.info(progress.format(current_iter, epoch, lr, losses, data_time, step_time))
-                record.write(json.dumps({"iter": current_iter, "epoch": epoch, "lr": lr, "losses": losses,
-                                         "data_time": data_time, "step_time": step_time}) + "\n")
+                record.write(
+                    json.dumps(
+                        {
+                            "iter": current_iter,
+                            "epoch": epoch,
+                            "lr": lr,
+                            "losses": losses,
+                            "data_time": data_time,
+                            "step_time": step_time,
+                        }
+                    )
+                    + "\n"
+                )
                 record.flush()
                 if tb_logger is not None:
                     for k, v in losses.items():
@@ -234,8 +285,9 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
             if val_sets and val_freq and (current_iter % val_freq == 0 or current_iter == total_iter):
                 for key, vopt, _ in val_sets:
                     name = vopt.get("name", key)
-                    results[name] = model.validation(val_loaders[key], name, current_iter, tb_logger,
-                                                     bool(val_opt.get("save_img", False)))
+                    results[name] = model.validation(
+                        val_loaders[key], name, current_iter, tb_logger, bool(val_opt.get("save_img", False))
+                    )
             if current_iter >= total_iter:
                 break
             if preemption is not None and preemption.should_stop(model.device):
@@ -257,8 +309,10 @@ def train(opt: Dict[str, Any], args: argparse.Namespace, preemption: Optional[Pr
     if tb_logger is not None:
         tb_logger.close()
     if stopped_by is not None:
-        logger.info(f"stopped by {stopped_by} at iteration {current_iter}: saved a resumable training state in "
-                    f"{opt['path']['training_states']}; continue with --auto_resume")
+        logger.info(
+            f"stopped by {stopped_by} at iteration {current_iter}: saved a resumable training state in "
+            f"{opt['path']['training_states']}; continue with --auto_resume"
+        )
     else:
         logger.info(f"training done: {current_iter} iterations; models in {opt['path']['models']}")
     if world > 1:

@@ -8,6 +8,7 @@ degrade, to tensor), (2) samples per second of a --workers DataLoader over the w
 as configured), and (3) when network_g builds, the time of one training step (forward + backward, configured
 batch at the configured gt_size) against what the loader delivers at that patch size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,9 +82,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not dopt:
             raise OptionError(f"{args.opt}: no datasets.train block")
         source = f"{args.opt}: datasets.train"
-        print(f"CPU: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load average "
-              f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}")
-        print(f"1) samples/s/worker (one process), {args.patch}x{args.patch} patches ({dopt.get('type')}: read + crop + flip + degrade + tensor)")
+        print(
+            f"CPU: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, load average "
+            f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}"
+        )
+        print(
+            f"1) samples/s/worker (one process), {args.patch}x{args.patch} patches "
+            f"({dopt.get('type')}: read + crop + flip + degrade + tensor)"
+        )
         seed = int(opt.get("manual_seed", 0))
         synthetic = str(dopt.get("type", "")).lower() == "syntheticdegradationdataset"
         variants = {"as configured": dopt}
@@ -92,14 +98,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         tables = {k: per_task_rate(v, source, args.patch, args.samples, seed=seed) for k, v in variants.items()}
         print("   " + f"{'type':<10}" + "".join(f"{k:>28}" for k in tables))
         for task in sorted(next(iter(tables.values()))):
-            print("   " + f"{task:<10}" + "".join(f"{t[task]:9.1f} samples/s ({1000 / t[task]:5.2f} ms)" for t in tables.values()))
+            print(
+                "   "
+                + f"{task:<10}"
+                + "".join(f"{t[task]:9.1f} samples/s ({1000 / t[task]:5.2f} ms)" for t in tables.values())
+            )
         mixed = {k: len(t) / sum(1.0 / r for r in t.values()) for k, t in tables.items()}
-        print("   " + f"{'mixed':<10}" + "".join(f"{m:9.1f} samples/s ({1000 / m:5.2f} ms)" for m in mixed.values())
-              + "   (equal share of every type)")
+        print(
+            "   "
+            + f"{'mixed':<10}"
+            + "".join(f"{m:9.1f} samples/s ({1000 / m:5.2f} ms)" for m in mixed.values())
+            + "   (equal share of every type)"
+        )
         res = loader_rate(dopt, source, args.patch, args.workers, args.batches, seed=int(opt.get("manual_seed", 0)))
-        print(f"2) DataLoader, {args.workers} workers, batch {res['batch']}, {args.patch}x{args.patch}: "
-              f"{res['samples_per_s']:.1f} samples/s ({res['seconds_per_batch'] * 1000:.1f} ms/batch; "
-              f"start-up {res['startup_s']:.2f}s)")
+        print(
+            f"2) DataLoader, {args.workers} workers, batch {res['batch']}, {args.patch}x{args.patch}: "
+            f"{res['samples_per_s']:.1f} samples/s ({res['seconds_per_batch'] * 1000:.1f} ms/batch; "
+            f"start-up {res['startup_s']:.2f}s)"
+        )
         if args.no_step or not opt.get("network_g"):
             print("3) training step: skipped" + ("" if args.no_step else " (no network_g in the option file)"))
             return 0
@@ -109,12 +125,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         if step is None:
             return 0
         need = batch / step
-        have = res["samples_per_s"] if patch == args.patch else loader_rate(
-            dopt, source, patch, args.workers, args.batches, seed=int(opt.get("manual_seed", 0)))["samples_per_s"]
+        have = (
+            res["samples_per_s"]
+            if patch == args.patch
+            else loader_rate(dopt, source, patch, args.workers, args.batches, seed=int(opt.get("manual_seed", 0)))[
+                "samples_per_s"
+            ]
+        )
         verdict = "yes" if have >= need else "NO"
-        print(f"3) training step of network_g (forward + backward + AdamW, batch {batch}, {patch}x{patch}, CPU): "
-              f"{step:.3f} s -> consumes {need:.1f} samples/s; {args.workers} workers deliver {have:.1f} samples/s "
-              f"at {patch}x{patch}: keep ahead: {verdict}")
+        print(
+            f"3) training step of network_g (forward + backward + AdamW, batch {batch}, {patch}x{patch}, CPU): "
+            f"{step:.3f} s -> consumes {need:.1f} samples/s; {args.workers} workers deliver {have:.1f} samples/s "
+            f"at {patch}x{patch}: keep ahead: {verdict}"
+        )
     except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ for a quicker, narrower variant and report which one was measured. With --weight
 checkpoint is measured instead, on a real photograph (scikit-image's astronaut, resized to size×size) degraded
 by `--degradation` at `--severity`, so the PSNR lines are those of real restoration.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,6 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
-
 
 
 def network_options(opt_path: str, overrides: List[str]) -> Dict[str, Any]:
@@ -107,7 +107,9 @@ def build_restorer(nets: Dict[str, Any], weights: Optional[str], tile: Optional[
         return Restorer.from_checkpoint(weights, device=device, tile=tile, tile_overlap=overlap)
     torch.manual_seed(0)
     net_g = build_network(nets["network_g"], "network_g")
-    uses = getattr(net_g, "uses_embedding", False) and nets["network_g"].get("prompt_source", "extractor") == "extractor"
+    uses = (
+        getattr(net_g, "uses_embedding", False) and nets["network_g"].get("prompt_source", "extractor") == "extractor"
+    )
     net_de = build_network(nets["network_de"], "network_de") if uses else None
     return Restorer(net_g, net_de, tile=tile, tile_overlap=overlap, device=device)
 
@@ -144,8 +146,14 @@ def worker(args: argparse.Namespace, nets: Dict[str, Any], tile: Optional[int]) 
     if args.save:
         np.save(args.save, out[0].float().cpu().numpy())
     params = sum(p.numel() for p in net_g.parameters())
-    return {"embed_s": t1 - t0, "restore_s": t2 - t1, "peak_mib": peak_mib, "threads": torch.get_num_threads(),
-            "params_m": params / 1e6, "device": str(dev)}
+    return {
+        "embed_s": t1 - t0,
+        "restore_s": t2 - t1,
+        "peak_mib": peak_mib,
+        "threads": torch.get_num_threads(),
+        "params_m": params / 1e6,
+        "device": str(dev),
+    }
 
 
 def psnr(a, b) -> float:
@@ -157,17 +165,31 @@ def psnr(a, b) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-opt", default=str(ROOT / "options" / "allinone.yml"), help="option file giving network_g/network_de")
+    parser.add_argument(
+        "-opt", default=str(ROOT / "options" / "allinone.yml"), help="option file giving network_g/network_de"
+    )
     parser.add_argument("--size", type=int, default=2048, help="image side (default 2048)")
     parser.add_argument("--tile", type=int, default=512, help="tile side for the tiled mode (multiple of 8)")
     parser.add_argument("--tile_overlap", type=int, default=32, help="tile overlap in pixels")
     parser.add_argument("--modes", default="whole,tiled", help="comma list of whole, tiled")
-    parser.add_argument("--net-opt", dest="net_opt", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override network_g options, e.g. dim=16 'num_blocks=[1,1,1,1]'")
+    parser.add_argument(
+        "--net-opt",
+        dest="net_opt",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override network_g options, e.g. dim=16 'num_blocks=[1,1,1,1]'",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--weights", help="a trained restorer checkpoint (net_g_*.pth) to measure instead of random weights")
-    parser.add_argument("--degradation", default="noise", help="with --weights: degradation of the test photo (default noise)")
-    parser.add_argument("--severity", type=float, default=0.5, help="with --weights: its severity in [0, 1] (default 0.5)")
+    parser.add_argument(
+        "--weights", help="a trained restorer checkpoint (net_g_*.pth) to measure instead of random weights"
+    )
+    parser.add_argument(
+        "--degradation", default="noise", help="with --weights: degradation of the test photo (default noise)"
+    )
+    parser.add_argument(
+        "--severity", type=float, default=0.5, help="with --weights: its severity in [0, 1] (default 0.5)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,32 +217,65 @@ def main() -> None:
     except DPMambaIRError as err:
         sys.exit(f"bench_infer.py: {err}")
     if args.tile % 8 or not 0 <= args.tile_overlap <= args.tile - 8:
-        sys.exit(f"bench_infer.py: --tile must be a multiple of 8 and --tile_overlap in [0, tile - 8], got {args.tile}/{args.tile_overlap}")
+        sys.exit(
+            f"bench_infer.py: --tile must be a multiple of 8 and --tile_overlap in [0, tile - 8], "
+            f"got {args.tile}/{args.tile_overlap}"
+        )
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in ("whole", "tiled") for m in modes):
         sys.exit(f"bench_infer.py: --modes must list whole and/or tiled, got '{args.modes}'")
 
     from dpmambair.inference.tiling import tile_starts
 
-    n_tiles = len(tile_starts(args.size + (-args.size) % 8, min(args.tile, args.size + (-args.size) % 8), args.tile_overlap)) ** 2
+    n_tiles = (
+        len(tile_starts(args.size + (-args.size) % 8, min(args.tile, args.size + (-args.size) % 8), args.tile_overlap))
+        ** 2
+    )
     if args.weights:
-        print(f"inference benchmark: {args.size}x{args.size} RGB, fp32, device={args.device}, trained weights {args.weights}, "
-              f"on skimage's astronaut degraded by {args.degradation} at severity {args.severity}")
+        print(
+            f"inference benchmark: {args.size}x{args.size} RGB, fp32, device={args.device}, "
+            f"trained weights {args.weights}, "
+            f"on skimage's astronaut degraded by {args.degradation} at severity {args.severity}"
+        )
     else:
-        print(f"inference benchmark: {args.size}x{args.size} RGB, fp32, device={args.device}, RANDOM WEIGHTS (no checkpoint: "
-              "time and memory are the model's, output quality is not)")
-        print(f"network_g ({args.opt}{', overridden: ' + ' '.join(args.net_opt) if args.net_opt else ''}): "
-              f"{json.dumps(nets['network_g'], separators=(',', ':'))}")
+        print(
+            f"inference benchmark: {args.size}x{args.size} RGB, fp32, device={args.device}, "
+            "RANDOM WEIGHTS (no checkpoint: "
+            "time and memory are the model's, output quality is not)"
+        )
+        print(
+            f"network_g ({args.opt}{', overridden: ' + ' '.join(args.net_opt) if args.net_opt else ''}): "
+            f"{json.dumps(nets['network_g'], separators=(',', ':'))}"
+        )
         print(f"network_de: {json.dumps(nets['network_de'], separators=(',', ':'))}")
-    print(f"tiled = {n_tiles} tiles of {args.tile} with overlap {args.tile_overlap}; memory = peak above networks + input "
-          f"({'CUDA allocator' if args.device.startswith('cuda') else 'resident set of a fresh process'})")
+    print(
+        f"tiled = {n_tiles} tiles of {args.tile} with overlap {args.tile_overlap}; "
+        "memory = peak above networks + input "
+        f"({'CUDA allocator' if args.device.startswith('cuda') else 'resident set of a fresh process'})"
+    )
     print(f"{'mode':>6} {'embed s':>9} {'restore s':>10} {'total s':>9} {'peak MiB':>10}")
     results, saved = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
             save = str(Path(tmp) / f"{mode}.npy")
-            cmd = [sys.executable, __file__, "-opt", args.opt, "--size", str(args.size), "--tile", str(args.tile),
-                   "--tile_overlap", str(args.tile_overlap), "--device", args.device, "--worker", mode, "--save", save]
+            cmd = [
+                sys.executable,
+                __file__,
+                "-opt",
+                args.opt,
+                "--size",
+                str(args.size),
+                "--tile",
+                str(args.tile),
+                "--tile_overlap",
+                str(args.tile_overlap),
+                "--device",
+                args.device,
+                "--worker",
+                mode,
+                "--save",
+                save,
+            ]
             if args.net_opt:
                 cmd += ["--net-opt", *args.net_opt]
             if args.weights:
@@ -234,7 +289,10 @@ def main() -> None:
                 continue
             r = json.loads(res.stdout.strip().splitlines()[-1])
             results[mode], saved[mode] = r, save
-            print(f"{mode:>6} {r['embed_s']:9.2f} {r['restore_s']:10.2f} {r['embed_s'] + r['restore_s']:9.2f} {r['peak_mib']:10.1f}")
+            print(
+                f"{mode:>6} {r['embed_s']:9.2f} {r['restore_s']:10.2f} "
+                f"{r['embed_s'] + r['restore_s']:9.2f} {r['peak_mib']:10.1f}"
+            )
         if results:
             any_r = next(iter(results.values()))
             print(f"({any_r['params_m']:.2f} M restorer parameters, {any_r['threads']} threads)")
@@ -246,12 +304,17 @@ def main() -> None:
             lq, gt = lq[0].numpy(), gt[0].numpy()
             w_res, t_res = results["whole"], results["tiled"]
             whole, tiled = whole.clip(0.0, 1.0), tiled.clip(0.0, 1.0)  # as saved images are
-            print(f"tiled vs whole: PSNR {psnr(tiled, whole):.2f} dB between the outputs, max |diff| "
-                  f"{float(np.abs(tiled - whole).max()):.4f}; against the clean image {psnr(whole, gt):.3f} dB whole, "
-                  f"{psnr(tiled, gt):.3f} dB tiled (difference {psnr(tiled, gt) - psnr(whole, gt):+.3f} dB; the input: "
-                  f"{psnr(lq, gt):.3f} dB)")
-            print(f"tiled uses {t_res['peak_mib'] / max(w_res['peak_mib'], 1e-9):.3f} of the whole-image peak memory and "
-                  f"{(t_res['embed_s'] + t_res['restore_s']) / max(w_res['embed_s'] + w_res['restore_s'], 1e-9):.2f}x its time")
+            print(
+                f"tiled vs whole: PSNR {psnr(tiled, whole):.2f} dB between the outputs, max |diff| "
+                f"{float(np.abs(tiled - whole).max()):.4f}; against the clean image {psnr(whole, gt):.3f} dB whole, "
+                f"{psnr(tiled, gt):.3f} dB tiled (difference {psnr(tiled, gt) - psnr(whole, gt):+.3f} dB; the input: "
+                f"{psnr(lq, gt):.3f} dB)"
+            )
+            print(
+                f"tiled uses {t_res['peak_mib'] / max(w_res['peak_mib'], 1e-9):.3f} of the whole-image peak memory and "
+                f"{(t_res['embed_s'] + t_res['restore_s']) / max(w_res['embed_s'] + w_res['restore_s'], 1e-9):.2f}"
+                "x its time"
+            )
 
 
 if __name__ == "__main__":

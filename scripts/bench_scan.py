@@ -14,6 +14,7 @@ is the best of --repeat runs.
 counts every ATen op of one forward+backward. On a GPU each op is at least one kernel launch, so the count
 is what the chunked scan's speed on CUDA is bound by, and it can be measured on a machine without one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,16 +54,41 @@ def count_ops(size: str, settings: str) -> dict:
     def leaf(*shape):
         return torch.empty(*shape, device=meta).requires_grad_()
 
-    u, delta, z, A, B, C, D, bias = leaf(b, d, length), leaf(b, d, length), leaf(b, d, length), leaf(d, n), \
-        leaf(b, n, length), leaf(b, n, length), leaf(d), leaf(d)
+    u, delta, z, A, B, C, D, bias = (
+        leaf(b, d, length),
+        leaf(b, d, length),
+        leaf(b, d, length),
+        leaf(d, n),
+        leaf(b, n, length),
+        leaf(b, n, length),
+        leaf(d),
+        leaf(d),
+    )
     with OpCounter() as counter:
-        out = selective_scan(u, delta, A, B, C, D=D, z=z, delta_bias=bias, delta_softplus=True, backend="chunked",
-                             chunk_size=chunk, segment=segment)
+        out = selective_scan(
+            u,
+            delta,
+            A,
+            B,
+            C,
+            D=D,
+            z=z,
+            delta_bias=bias,
+            delta_softplus=True,
+            backend="chunked",
+            chunk_size=chunk,
+            segment=segment,
+        )
         fwd = counter.count
         out.sum().backward()
-    return {"size": size, "settings": settings, "chunk": chunk, "segment": segment, "fwd_ops": fwd,
-            "fwdbwd_ops": counter.count}
-
+    return {
+        "size": size,
+        "settings": settings,
+        "chunk": chunk,
+        "segment": segment,
+        "fwd_ops": fwd,
+        "fwdbwd_ops": counter.count,
+    }
 
 
 def worker(backend: str, size: str, device: str, repeat: int, settings: str = "auto") -> dict:
@@ -112,8 +138,16 @@ def worker(backend: str, size: str, device: str, repeat: int, settings: str = "a
         for t in (u, delta, A, B, C, D, z, bias):
             t.grad = None
     peak_mib = peak.mib()
-    return {"backend": backend, "size": size, "device": device, "fwd_s": min(fwd), "fwdbwd_s": min(fwdbwd),
-            "peak_mib": peak_mib, "threads": torch.get_num_threads(), "settings": settings}
+    return {
+        "backend": backend,
+        "size": size,
+        "device": device,
+        "fwd_s": min(fwd),
+        "fwdbwd_s": min(fwdbwd),
+        "peak_mib": peak_mib,
+        "threads": torch.get_num_threads(),
+        "settings": settings,
+    }
 
 
 def available_backends(device: str) -> list:
@@ -131,10 +165,17 @@ def main() -> None:
     parser.add_argument("--backends", default=None, help="comma list (default: every backend available on --device)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per measurement; the best is reported")
-    parser.add_argument("--settings", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="chunked backend: the chunk sizes of this device type (default: those of --device)")
-    parser.add_argument("--count-ops", action="store_true",
-                        help="count ATen ops per forward+backward on the meta device, CPU vs CUDA settings (no timing)")
+    parser.add_argument(
+        "--settings",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="chunked backend: the chunk sizes of this device type (default: those of --device)",
+    )
+    parser.add_argument(
+        "--count-ops",
+        action="store_true",
+        help="count ATen ops per forward+backward on the meta device, CPU vs CUDA settings (no timing)",
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -150,9 +191,14 @@ def main() -> None:
         for size in sizes:
             pair = [count_ops(size, settings) for settings in ("cpu", "cuda")]
             for r in pair:
-                print(f"{'(' + size.replace(',', ', ') + ')':>22} {r['settings']:>9} {r['chunk']:>6} {r['segment']:>8} "
-                      f"{r['fwd_ops']:>8} {r['fwdbwd_ops']:>12}")
-            print(f"{'':>22} CUDA settings: {pair[0]['fwdbwd_ops'] / pair[1]['fwdbwd_ops']:.1f}x fewer ops than CPU settings")
+                print(
+                    f"{'(' + size.replace(',', ', ') + ')':>22} {r['settings']:>9} {r['chunk']:>6} {r['segment']:>8} "
+                    f"{r['fwd_ops']:>8} {r['fwdbwd_ops']:>12}"
+                )
+            print(
+                f"{'':>22} CUDA settings: {pair[0]['fwdbwd_ops'] / pair[1]['fwdbwd_ops']:.1f}x fewer ops "
+                "than CPU settings"
+            )
             rows += pair
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -163,27 +209,50 @@ def main() -> None:
         if not torch.cuda.is_available():
             sys.exit("bench_scan.py: --device cuda, but no CUDA device is visible to PyTorch")
     backends = args.backends.split(",") if args.backends else available_backends(args.device)
-    print(f"selective scan, fp32, device={args.device}, chunk settings {args.settings}, best of {args.repeat}; memory = peak above inputs "
-          f"({'CUDA allocator' if args.device == 'cuda' else 'resident set of a fresh process'})")
+    print(
+        f"selective scan, fp32, device={args.device}, chunk settings {args.settings}, best of {args.repeat}; "
+        "memory = peak above inputs "
+        f"({'CUDA allocator' if args.device == 'cuda' else 'resident set of a fresh process'})"
+    )
     print(f"{'(b, d, l, n)':>22} {'backend':>10} {'fwd ms':>10} {'fwd+bwd ms':>11} {'peak MiB':>9}")
     all_rows = []
     for size in args.sizes:
         rows = {}
         for backend in backends:
-            cmd = [sys.executable, __file__, "--worker", backend, size, "--device", args.device, "--repeat", str(args.repeat),
-                   "--settings", args.settings]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                backend,
+                size,
+                "--device",
+                args.device,
+                "--repeat",
+                str(args.repeat),
+                "--settings",
+                args.settings,
+            ]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
-                print(f"{size:>22} {backend:>10}  failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
+                print(
+                    f"{size:>22} {backend:>10}  failed: "
+                    f"{res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}"
+                )
                 continue
             r = json.loads(res.stdout.strip().splitlines()[-1])
             rows[backend] = r
             all_rows.append(r)
-            print(f"{'(' + size.replace(',', ', ') + ')':>22} {backend:>10} {r['fwd_s'] * 1e3:10.1f} {r['fwdbwd_s'] * 1e3:11.1f} {r['peak_mib']:9.1f}")
+            print(
+                f"{'(' + size.replace(',', ', ') + ')':>22} {backend:>10} "
+                f"{r['fwd_s'] * 1e3:10.1f} {r['fwdbwd_s'] * 1e3:11.1f} {r['peak_mib']:9.1f}"
+            )
         if "chunked" in rows and "reference" in rows:
             c, r = rows["chunked"], rows["reference"]
-            print(f"{'':>22} chunked vs reference: fwd {r['fwd_s'] / c['fwd_s']:.1f}x faster, fwd+bwd "
-                  f"{r['fwdbwd_s'] / c['fwdbwd_s']:.1f}x faster, peak memory {c['peak_mib'] / max(r['peak_mib'], 1e-9):.3f} of reference")
+            print(
+                f"{'':>22} chunked vs reference: fwd {r['fwd_s'] / c['fwd_s']:.1f}x faster, fwd+bwd "
+                f"{r['fwdbwd_s'] / c['fwdbwd_s']:.1f}x faster, "
+                f"peak memory {c['peak_mib'] / max(r['peak_mib'], 1e-9):.3f} of reference"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(all_rows, indent=1))
 

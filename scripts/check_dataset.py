@@ -5,6 +5,7 @@
 
 Exit code 0 when every dataset is usable, 1 when a problem was found, 2 when the option file is unusable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     print(format_reports(reports, args.max_problems))
     bad = [r for r in reports if not r.ok]
-    print(f"{len(reports) - len(bad)} of {len(reports)} datasets OK" + (f"; problems in {', '.join(r.key for r in bad)}" if bad else ""))
+    print(
+        f"{len(reports) - len(bad)} of {len(reports)} datasets OK"
+        + (f"; problems in {', '.join(r.key for r in bad)}" if bad else "")
+    )
     return 1 if bad else 0
 
 

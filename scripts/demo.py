@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """`make demo`: DPMambaIR end to end on the photographs bundled with scikit-image, on a CPU.
 
-    python scripts/demo.py              # what `make demo` runs (14-16 minutes on 2 cores with the install, 12-14 without)
+    python scripts/demo.py              # what `make demo` runs
+                                        # (14-16 minutes on 2 cores with the install, 12-14 without)
     python scripts/demo.py --smoke      # the same pipeline at test size (under a minute; tests/test_demo.py)
     python scripts/demo.py --stage2-iters 2700   # 3x the restorer's training (about 28 minutes on 2 cores)
 
@@ -18,6 +19,7 @@ Every step goes through the same entry points as a full-scale run (train.py, tes
 files differ. Paths are relative to the working directory, as in every option file. An earlier demo's
 experiment and results folders are renamed with a timestamp, never overwritten.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,23 +39,46 @@ FIGURES = Path("results/demo")
 
 # --smoke: the same pipeline at test size. Tiny networks and data, a few iterations; numbers mean nothing.
 SMOKE_DATA = dict(train_size=48, eval_size=32, severities=(0.5,))
-SMOKE_COMMON = ["datasets:train:gt_size=32", "datasets:train:batch_size_per_gpu=2", "datasets:train:num_worker_per_gpu=0",
-                "val:val_freq=2", "logger:print_freq=1", "logger:save_checkpoint_freq=2", "logger:progress_bar=false"]
+SMOKE_COMMON = [
+    "datasets:train:gt_size=32",
+    "datasets:train:batch_size_per_gpu=2",
+    "datasets:train:num_worker_per_gpu=0",
+    "val:val_freq=2",
+    "logger:print_freq=1",
+    "logger:save_checkpoint_freq=2",
+    "logger:progress_bar=false",
+]
 SMOKE_DE = ["network_de:width=4"]
 SMOKE_STAGE1 = SMOKE_COMMON + SMOKE_DE + ["train:total_iter=2", "train:scheduler:T_max=2", "network_r:width=4"]
-SMOKE_STAGE2 = SMOKE_COMMON + SMOKE_DE + ["datasets:train:degrade_size=48", "train:total_iter=2", "train:scheduler:T_max=2",
-                                          "network_g:dim=8", "network_g:d_state=4", "network_g:prompt_hidden=4"]
+SMOKE_STAGE2 = (
+    SMOKE_COMMON
+    + SMOKE_DE
+    + [
+        "datasets:train:degrade_size=48",
+        "train:total_iter=2",
+        "train:scheduler:T_max=2",
+        "network_g:dim=8",
+        "network_g:d_state=4",
+        "network_g:prompt_hidden=4",
+    ]
+)
 SMOKE_TEST = SMOKE_DE + ["network_g:dim=8", "network_g:d_state=4", "network_g:prompt_hidden=4"]
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--smoke", action="store_true", help="the same pipeline at test size (under a minute)")
     parser.add_argument("--skip-embeddings", action="store_true", help="do not draw the embedding plot")
-    parser.add_argument("--stage2-iters", type=int, default=None, metavar="N",
-                        help="train the restorer for N iterations instead of options/demo/stage2.yml's (the cosine "
-                             "schedule, validations and checkpoints follow N)")
+    parser.add_argument(
+        "--stage2-iters",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train the restorer for N iterations instead of options/demo/stage2.yml's (the cosine "
+        "schedule, validations and checkpoints follow N)",
+    )
     args = parser.parse_args(argv)
     if args.stage2_iters is not None and args.stage2_iters < 3:
         parser.error(f"--stage2-iters must be at least 3, got {args.stage2_iters}")
@@ -63,8 +88,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def iteration_overrides(iters: int) -> List[str]:
     """--force_yml overrides that retrain stage 2 for `iters` iterations: schedule, 3 validations, 3 checkpoints."""
     every = iters // 3
-    return [f"train:total_iter={iters}", f"train:scheduler:T_max={iters}", f"val:val_freq={every}",
-            f"logger:save_checkpoint_freq={every}"]
+    return [
+        f"train:total_iter={iters}",
+        f"train:scheduler:T_max={iters}",
+        f"val:val_freq={every}",
+        f"logger:save_checkpoint_freq={every}",
+    ]
 
 
 def stage(title: str) -> float:
@@ -76,12 +105,17 @@ def build_data(smoke: bool) -> None:
     from dpmambair.data.demo import build_demo
 
     if (DATA / "splits.json").is_file():
-        print(f"using the demo data already in {DATA} (delete it, or run scripts/make_demo_data.py --overwrite, to rebuild)")
+        print(
+            f"using the demo data already in {DATA} "
+            "(delete it, or run scripts/make_demo_data.py --overwrite, to rebuild)"
+        )
         return
     kwargs: Dict[str, Any] = dict(SMOKE_DATA) if smoke else {}
     summary = build_demo(DATA, **kwargs)
-    print(f"demo data in {DATA}: {len(summary['splits']['train'])} training photos, {summary['val_pairs']} validation "
-          f"and {summary['test_pairs']} test pairs (held-out photos: {', '.join(summary['splits']['test'])})")
+    print(
+        f"demo data in {DATA}: {len(summary['splits']['train'])} training photos, {summary['val_pairs']} validation "
+        f"and {summary['test_pairs']} test pairs (held-out photos: {', '.join(summary['splits']['test'])})"
+    )
 
 
 def train(opt_file: Path, overrides: List[str]) -> Dict[str, Any]:
@@ -111,19 +145,33 @@ def gain_table(summary: Dict[str, Any]) -> List[Dict[str, Any]]:
     rows = []
     for task in [t for t in TASKS if t in res["tasks"]] + ["average"]:
         m = res["average"] if task == "average" else res["tasks"][task]["metrics"]
-        rows.append({"task": task, "input_psnr": m["input_psnr"], "psnr": m["psnr"], "gain_psnr": m["psnr"] - m["input_psnr"],
-                     "input_ssim": m["input_ssim"], "ssim": m["ssim"], "gain_ssim": m["ssim"] - m["input_ssim"]})
+        rows.append(
+            {
+                "task": task,
+                "input_psnr": m["input_psnr"],
+                "psnr": m["psnr"],
+                "gain_psnr": m["psnr"] - m["input_psnr"],
+                "input_ssim": m["input_ssim"],
+                "ssim": m["ssim"],
+                "gain_ssim": m["ssim"] - m["input_ssim"],
+            }
+        )
     return rows
 
 
 def format_gain_table(rows: List[Dict[str, Any]]) -> str:
-    head = f"{'degradation':<12} {'input PSNR':>10} {'restored':>9} {'gain':>7}   {'input SSIM':>10} {'restored':>9} {'gain':>7}"
+    head = (
+        f"{'degradation':<12} {'input PSNR':>10} {'restored':>9} {'gain':>7}   "
+        f"{'input SSIM':>10} {'restored':>9} {'gain':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         if r["task"] == "average":
             lines.append("-" * len(head))
-        lines.append(f"{r['task']:<12} {r['input_psnr']:10.2f} {r['psnr']:9.2f} {r['gain_psnr']:+7.2f}   "
-                     f"{r['input_ssim']:10.4f} {r['ssim']:9.4f} {r['gain_ssim']:+7.4f}")
+        lines.append(
+            f"{r['task']:<12} {r['input_psnr']:10.2f} {r['psnr']:9.2f} {r['gain_psnr']:+7.2f}   "
+            f"{r['input_ssim']:10.4f} {r['ssim']:9.4f} {r['gain_ssim']:+7.4f}"
+        )
     return "\n".join(lines)
 
 
@@ -171,16 +219,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         restorer = Path(s2["path"]["models"]) / "net_g_latest.pth"
 
         t = stage("4/5 restore the held-out test photo")
-        summary = evaluate((SMOKE_TEST if smoke else []) + [f"path:pretrain_network_g={restorer}",
-                                                            f"path:pretrain_network_de={extractor}"])
+        summary = evaluate(
+            (SMOKE_TEST if smoke else [])
+            + [f"path:pretrain_network_g={restorer}", f"path:pretrain_network_de={extractor}"]
+        )
         timings["test"] = time.perf_counter() - t
 
         t = stage("5/5 figures")
         from dpmambair.data import TASKS
 
         images = next(iter(summary["sets"].values()))["images"]
-        figure = make_comparison_figure(pick_rows(images, TASKS, prefer="_s60"), FIGURES / "comparison.png",
-                                        title="DPMambaIR demo, held-out photo: degraded | restored | ground truth")
+        figure = make_comparison_figure(
+            pick_rows(images, TASKS, prefer="_s60"),
+            FIGURES / "comparison.png",
+            title="DPMambaIR demo, held-out photo: degraded | restored | ground truth",
+        )
         embeddings = None if args.skip_embeddings else draw_embeddings(extractor, smoke)
         timings["figures"] = time.perf_counter() - t
     except DPMambaIRError as err:
@@ -192,14 +245,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = gain_table(summary)
     FIGURES.mkdir(parents=True, exist_ok=True)
     total = time.perf_counter() - start
-    report = {"rows": rows, "timings_s": timings, "total_s": total, "restorer": str(restorer), "extractor": str(extractor),
-              "results": str(Path(summary["sets"] and (s2["path"].get("results_root") or "results")) / summary["name"])}
+    report = {
+        "rows": rows,
+        "timings_s": timings,
+        "total_s": total,
+        "restorer": str(restorer),
+        "extractor": str(extractor),
+        "results": str(Path(summary["sets"] and (s2["path"].get("results_root") or "results")) / summary["name"]),
+    }
     (FIGURES / "demo_summary.json").write_text(json.dumps(report, indent=2))
     tb_root = Path(s2["path"]["tb_logger"]).parent
     print(f"\n=== DPMambaIR demo: held-out photo, {len(images)} degraded images ===")
     print(format_gain_table(rows))
-    print(f"\ntime: {total / 60:.1f} min ("
-          + ", ".join(f"{k} {v / 60:.1f}" for k, v in timings.items()) + ")")
+    print(f"\ntime: {total / 60:.1f} min (" + ", ".join(f"{k} {v / 60:.1f}" for k, v in timings.items()) + ")")
     print(f"models:      {restorer} (restorer), {extractor} (extractor)")
     print(f"comparison:  {figure}")
     if embeddings is not None:

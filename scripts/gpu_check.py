@@ -17,6 +17,7 @@ It writes a JSON file (--out, default gpu_check.json) and prints a summary of:
 Each section is independent: one that fails is recorded with its error and the others still run; the exit
 status is 1 when any section failed. Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # --dry-run network: the same classes as allinone.yml, CPU-sized
-TINY_G = {"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1, "d_state": 4, "prompt_hidden": 8,
-          "ffn_expansion_factor": 1.0, "embed_dim": 32}
+TINY_G = {
+    "dim": 8,
+    "num_blocks": [1, 1, 1, 1],
+    "num_refinement_blocks": 1,
+    "d_state": 4,
+    "prompt_hidden": 8,
+    "ffn_expansion_factor": 1.0,
+    "embed_dim": 32,
+}
 TINY_DE = {"type": "DegradationExtractor", "version": "normal", "embed_dim": 32}
 
 
@@ -49,8 +57,18 @@ def scan_case(backend: str, leaves: Dict[str, Any], alphas: Dict[str, Any]):
     delta = leaves["delta"] * alphas["a_delta"][..., None]
     B = leaves["B"] * alphas["a_B"][..., None]
     C = leaves["C"] * alphas["a_C"][..., None]
-    out = selective_scan(leaves["u"], delta, leaves["A"], B, C, D=leaves["D"], z=leaves["z"],
-                         delta_bias=leaves["delta_bias"], delta_softplus=True, backend=backend)
+    out = selective_scan(
+        leaves["u"],
+        delta,
+        leaves["A"],
+        B,
+        C,
+        D=leaves["D"],
+        z=leaves["z"],
+        delta_bias=leaves["delta_bias"],
+        delta_softplus=True,
+        backend=backend,
+    )
     weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device).view_as(out)
     wrt = {**leaves, **alphas}
     grads = torch.autograd.grad((out * weights).sum(), list(wrt.values()))
@@ -73,12 +91,21 @@ def parity(dry: bool) -> Dict[str, Any]:
     def leaf(*shape, scale=1.0, shift=0.0):
         return (torch.randn(*shape, generator=gen) * scale + shift).to(device).requires_grad_()
 
-    leaves = {"u": leaf(b, d, length), "delta": leaf(b, d, length, scale=0.5, shift=-2.0),
-              "A": (-torch.rand(d, n, generator=gen) * 4 - 0.1).to(device).requires_grad_(),
-              "B": leaf(b, n, length), "C": leaf(b, n, length), "D": leaf(d), "z": leaf(b, d, length),
-              "delta_bias": leaf(d, scale=0.3)}
-    alphas = {"a_delta": (torch.rand(b, d, generator=gen) + 0.5).to(device).requires_grad_(),
-              "a_B": leaf(b, n, shift=1.0), "a_C": leaf(b, n, shift=1.0)}
+    leaves = {
+        "u": leaf(b, d, length),
+        "delta": leaf(b, d, length, scale=0.5, shift=-2.0),
+        "A": (-torch.rand(d, n, generator=gen) * 4 - 0.1).to(device).requires_grad_(),
+        "B": leaf(b, n, length),
+        "C": leaf(b, n, length),
+        "D": leaf(d),
+        "z": leaf(b, d, length),
+        "delta_bias": leaf(d, scale=0.3),
+    }
+    alphas = {
+        "a_delta": (torch.rand(b, d, generator=gen) + 0.5).to(device).requires_grad_(),
+        "a_B": leaf(b, n, shift=1.0),
+        "a_C": leaf(b, n, shift=1.0),
+    }
     ref_out, ref_grads = scan_case(ref_name, leaves, alphas)
     out, grads = scan_case(test_name, leaves, alphas)
 
@@ -87,8 +114,14 @@ def parity(dry: bool) -> Dict[str, Any]:
 
     errors = {"out": rel(out, ref_out), **{f"d{k}": rel(grads[k], ref_grads[k]) for k in ref_grads}}
     ok = errors["out"] < 1e-3 and all(v < 1e-2 for k, v in errors.items() if k != "out")
-    return {"ok": ok, "compared": f"{test_name} vs {ref_name}", "size": [b, d, length, n], "device": str(device),
-            "max_rel_error": errors, "tolerance": {"out": 1e-3, "gradients": 1e-2}}
+    return {
+        "ok": ok,
+        "compared": f"{test_name} vs {ref_name}",
+        "size": [b, d, length, n],
+        "device": str(device),
+        "max_rel_error": errors,
+        "tolerance": {"out": 1e-3, "gradients": 1e-2},
+    }
 
 
 # ---- 2. bench_scan -----------------------------------------------------------------------------------
@@ -106,8 +139,13 @@ def bench(dry: bool, tmp: Path) -> Dict[str, Any]:
     result: Dict[str, Any] = {}
     for key, args in (("timing", timing), ("op_counts", count)):
         out = tmp / f"bench_{key}.json"
-        res = subprocess.run([sys.executable, script, *args, "--json", str(out)], capture_output=True, text=True,
-                             timeout=300, cwd=str(ROOT))
+        res = subprocess.run(
+            [sys.executable, script, *args, "--json", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=str(ROOT),
+        )
         if res.returncode != 0 or not out.exists():
             raise RuntimeError(f"bench_scan.py {' '.join(args)} failed: {res.stderr.strip()[-500:]}")
         result[key] = json.loads(out.read_text())
@@ -167,11 +205,22 @@ def train_worker(backend: str, dry: bool, iters: int) -> Dict[str, Any]:
         sync()
         seconds = time.perf_counter() - t0
     timed = iters - warmup
-    return {"backend": backend, "resolved_backend": model.scan_backend, "device": str(model.device),
-            "batch": batch, "patch": patch, "use_amp": opt["train"].get("use_amp"), "cuda_math": cuda_math,
-            "iterations": iters, "timed_iterations": timed, "it_per_s": timed / seconds if timed else None,
-            "peak_mib": peak.mib() if timed else None, "finite_losses": all(map(_finite, losses)),
-            "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+    return {
+        "backend": backend,
+        "resolved_backend": model.scan_backend,
+        "device": str(model.device),
+        "batch": batch,
+        "patch": patch,
+        "use_amp": opt["train"].get("use_amp"),
+        "cuda_math": cuda_math,
+        "iterations": iters,
+        "timed_iterations": timed,
+        "it_per_s": timed / seconds if timed else None,
+        "peak_mib": peak.mib() if timed else None,
+        "finite_losses": all(map(_finite, losses)),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+    }
 
 
 def _finite(x: float) -> bool:
@@ -184,7 +233,9 @@ def training(dry: bool, iters: int) -> Dict[str, Any]:
     backends = ["chunked"] if dry else (["cuda", "chunked"] if cuda_scan_available() else ["chunked"])
     rows = []
     for backend in backends:
-        cmd = [sys.executable, __file__, "--train-worker", backend, "--iters", str(iters)] + (["--dry-run"] if dry else [])
+        cmd = [sys.executable, __file__, "--train-worker", backend, "--iters", str(iters)] + (
+            ["--dry-run"] if dry else []
+        )
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=420, cwd=str(ROOT))
         if res.returncode != 0:
             raise RuntimeError(f"training with scan_backend {backend} failed: {res.stderr.strip()[-800:]}")
@@ -222,13 +273,28 @@ def ddp(dry: bool, tmp: Path) -> Dict[str, Any]:
     backend = "gloo" if dry else "nccl"
     folder = tmp / "ddp"
     opt = {
-        "name": "gpu_check_ddp", "model_type": "DPMambaIRModel", "num_gpu": 0 if dry else "auto", "manual_seed": 0,
+        "name": "gpu_check_ddp",
+        "model_type": "DPMambaIRModel",
+        "num_gpu": 0 if dry else "auto",
+        "manual_seed": 0,
         "datasets": {
-            "train": {"name": "random", "type": "PairedImageDataset", "phase": "train", "task": "noise",
-                      **_write_pairs(folder / "train", 8, 32, 0), "gt_size": 32, "batch_size_per_gpu": 2,
-                      "num_worker_per_gpu": 0},
-            "val": {"name": "random_val", "type": "PairedImageDataset", "phase": "val", "task": "noise",
-                    **_write_pairs(folder / "val", 3, 32, 1)},  # 3 images on 2 ranks: an uneven shard
+            "train": {
+                "name": "random",
+                "type": "PairedImageDataset",
+                "phase": "train",
+                "task": "noise",
+                **_write_pairs(folder / "train", 8, 32, 0),
+                "gt_size": 32,
+                "batch_size_per_gpu": 2,
+                "num_worker_per_gpu": 0,
+            },
+            "val": {
+                "name": "random_val",
+                "type": "PairedImageDataset",
+                "phase": "val",
+                "task": "noise",
+                **_write_pairs(folder / "val", 3, 32, 1),
+            },  # 3 images on 2 ranks: an uneven shard
         },
         "network_g": {"type": "DPMambaIR", **TINY_G, "prompt_source": "classes"},
         "path": {"root": str(folder)},
@@ -240,15 +306,30 @@ def ddp(dry: bool, tmp: Path) -> Dict[str, Any]:
     opt_path = folder / "ddp.yml"
     opt_path.write_text(yaml.safe_dump(opt, sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-           str(ROOT / "train.py"), "-opt", str(opt_path), "--launcher", "pytorch"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        str(ROOT / "train.py"),
+        "-opt",
+        str(opt_path),
+        "--launcher",
+        "pytorch",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(folder), env=env)
     log_file = folder / "experiments" / "gpu_check_ddp" / "train_gpu_check_ddp.log"
     log = log_file.read_text() if log_file.exists() else ""
     validated = "validation random_val @ iter 2" in log
     same = "identical across ranks: True" in log
-    result = {"ok": res.returncode == 0 and validated and same, "backend": backend, "returncode": res.returncode,
-              "validated": validated, "weights_identical": same}
+    result = {
+        "ok": res.returncode == 0 and validated and same,
+        "backend": backend,
+        "returncode": res.returncode,
+        "validated": validated,
+        "weights_identical": same,
+    }
     if not result["ok"]:
         result["stderr_tail"] = res.stderr.strip()[-1500:]
     return result
@@ -274,29 +355,42 @@ def summary_line(name: str, r: Dict[str, Any]) -> str:
         return f"{status}: {r['skipped']}"
     if name == "parity":
         worst = max((v, k) for k, v in r["max_rel_error"].items() if k != "out")
-        return (f"{status}: {r['compared']} at {tuple(r['size'])}: output rel. error {r['max_rel_error']['out']:.2e}, "
-                f"worst gradient {worst[1]} {worst[0]:.2e} (dα_Δ {r['max_rel_error']['da_delta']:.2e}, "
-                f"dα_B {r['max_rel_error']['da_B']:.2e}, dα_C {r['max_rel_error']['da_C']:.2e})")
+        return (
+            f"{status}: {r['compared']} at {tuple(r['size'])}: output rel. error {r['max_rel_error']['out']:.2e}, "
+            f"worst gradient {worst[1]} {worst[0]:.2e} (dα_Δ {r['max_rel_error']['da_delta']:.2e}, "
+            f"dα_B {r['max_rel_error']['da_B']:.2e}, dα_C {r['max_rel_error']['da_C']:.2e})"
+        )
     if name == "bench_scan":
-        rows = "; ".join(f"{x['backend']} {tuple(int(s) for s in x['size'].split(','))} fwd+bwd {x['fwdbwd_s'] * 1e3:.1f} ms"
-                         for x in r["timing"])
+        rows = "; ".join(
+            f"{x['backend']} {tuple(int(s) for s in x['size'].split(','))} fwd+bwd {x['fwdbwd_s'] * 1e3:.1f} ms"
+            for x in r["timing"]
+        )
         ops = "; ".join(f"{x['settings']} settings {x['fwdbwd_ops']} ops" for x in r["op_counts"])
         return f"{status}: {rows}; ATen ops per scan: {ops}" + (f" ({r['note']})" if r.get("note") else "")
     if name == "training":
-        rows = "; ".join(f"{x['backend']}: {x['it_per_s']:.2f} it/s, peak {x['peak_mib']:.0f} MiB (batch {x['batch']}, "
-                         f"{x['patch']}², {x['use_amp']}, {x['device']})" for x in r["runs"])
+        rows = "; ".join(
+            f"{x['backend']}: {x['it_per_s']:.2f} it/s, peak {x['peak_mib']:.0f} MiB (batch {x['batch']}, "
+            f"{x['patch']}², {x['use_amp']}, {x['device']})"
+            for x in r["runs"]
+        )
         return f"{status}: {rows}" + (f" ({r['note']})" if r.get("note") else "")
     if name == "ddp":
-        return (f"{status}: torchrun 2 processes, {r['backend']}: exit {r['returncode']}, one validation "
-                f"{'passed' if r['validated'] else 'missing'}, weights identical across ranks: {r['weights_identical']}")
+        return (
+            f"{status}: torchrun 2 processes, {r['backend']}: exit {r['returncode']}, one validation "
+            f"{'passed' if r['validated'] else 'missing'}, weights identical across ranks: {r['weights_identical']}"
+        )
     return status
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dry-run", action="store_true", help="CPU only, tiny sizes: every path that runs without CUDA")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="CPU only, tiny sizes: every path that runs without CUDA"
+    )
     parser.add_argument("--out", default="gpu_check.json", help="JSON file to write (default: gpu_check.json)")
-    parser.add_argument("--iters", type=int, default=None, help="training iterations per backend (default 30; dry run 3)")
+    parser.add_argument(
+        "--iters", type=int, default=None, help="training iterations per backend (default 30; dry run 3)"
+    )
     parser.add_argument("--train-worker", metavar="BACKEND", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     iters = args.iters if args.iters is not None else (3 if args.dry_run else 30)
@@ -307,18 +401,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     if not args.dry_run and not torch.cuda.is_available():
-        print("gpu_check.py: no CUDA device is visible to PyTorch; on a CPU machine run it with --dry-run", file=sys.stderr)
+        print(
+            "gpu_check.py: no CUDA device is visible to PyTorch; on a CPU machine run it with --dry-run",
+            file=sys.stderr,
+        )
         return 2
     from dpmambair.ops.scan_cuda import cuda_import_error, cuda_scan_available
 
     report: Dict[str, Any] = {
-        "dry_run": args.dry_run, "torch": torch.__version__, "cuda": torch.version.cuda,
+        "dry_run": args.dry_run,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if not args.dry_run else [],
-        "mamba_ssm_kernel": cuda_scan_available(), "mamba_ssm_import_error": cuda_import_error(),
+        "mamba_ssm_kernel": cuda_scan_available(),
+        "mamba_ssm_import_error": cuda_import_error(),
     }
-    print(f"gpu_check: {'dry run on the CPU' if args.dry_run else ', '.join(report['gpus'])}; torch {torch.__version__}; "
-          f"mamba_ssm kernel {'imported' if report['mamba_ssm_kernel'] else 'NOT importable: ' + str(report['mamba_ssm_import_error'])}",
-          flush=True)
+    print(
+        f"gpu_check: {'dry run on the CPU' if args.dry_run else ', '.join(report['gpus'])}; torch {torch.__version__}; "
+        "mamba_ssm kernel "
+        f"{'imported' if report['mamba_ssm_kernel'] else 'NOT importable: ' + str(report['mamba_ssm_import_error'])}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         report["parity"] = run_section("parity", lambda: parity(args.dry_run))

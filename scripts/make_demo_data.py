@@ -5,6 +5,7 @@
 
 Layout and split: see the README.md written into the output folder, or dpmambair/data/demo.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     splits = summary["splits"]
-    print(f"demo data in {summary['output']}: train {len(splits['train'])} clean photos, "
-          f"val {summary['val_pairs']} pairs, test {summary['test_pairs']} pairs")
+    print(
+        f"demo data in {summary['output']}: train {len(splits['train'])} clean photos, "
+        f"val {summary['val_pairs']} pairs, test {summary['test_pairs']} pairs"
+    )
     return 0
 
 

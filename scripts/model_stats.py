@@ -7,6 +7,7 @@ Prints the restorer's (network_g) and the extractor's (network_de) parameters se
 1x3xSIZExSIZE input with the selective scan's own operations on a separate line (convention in
 dpmambair/utils/complexity.py), and the CPU time of one forward pass after a warm-up.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -13,6 +13,7 @@ shaded by severity, and prints and stores next to it (same name, .json), all wit
   (b) accuracy of nearest-class-centroid classification, centroids from degraded *training* photographs,
   (c) silhouette score of the held-out embeddings grouped by type.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,19 +32,39 @@ HELDOUT_SPLITS = ("val", "test")
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-opt", default=None, help="option file whose path.pretrain_network_de is the extractor "
-                                                   "(e.g. options/demo/stage2.yml)")
+    parser.add_argument(
+        "-opt",
+        default=None,
+        help="option file whose path.pretrain_network_de is the extractor (e.g. options/demo/stage2.yml)",
+    )
     parser.add_argument("--weights", default=None, help="extractor checkpoint; overrides the option file's")
-    parser.add_argument("--output", default=None, help="PNG to write (default results/embeddings/<experiment>_<method>.png); "
-                                                       "the metrics go to the same name with .json")
-    parser.add_argument("--method", choices=("pca", "tsne"), default="pca", help="2-D projection (tsne needs scikit-learn)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of crops, degradation parameters and t-SNE (default 0)")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="PNG to write (default results/embeddings/<experiment>_<method>.png); "
+        "the metrics go to the same name with .json",
+    )
+    parser.add_argument(
+        "--method", choices=("pca", "tsne"), default="pca", help="2-D projection (tsne needs scikit-learn)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of crops, degradation parameters and t-SNE (default 0)"
+    )
     parser.add_argument("--crops", type=int, default=4, help="random crops per photograph (default 4)")
     parser.add_argument("--crop-size", type=int, default=96, help="side of each crop in pixels (default 96)")
-    parser.add_argument("--short-side", type=int, default=128,
-                        help="photographs are resized to this short side before cropping (default 128, the demo's eval size)")
-    parser.add_argument("--severities", type=float, nargs="+", default=DEFAULT_SEVERITIES,
-                        help="severities in [0, 1] (default: 5 from 0.1 to 1.0)")
+    parser.add_argument(
+        "--short-side",
+        type=int,
+        default=128,
+        help="photographs are resized to this short side before cropping (default 128, the demo's eval size)",
+    )
+    parser.add_argument(
+        "--severities",
+        type=float,
+        nargs="+",
+        default=DEFAULT_SEVERITIES,
+        help="severities in [0, 1] (default: 5 from 0.1 to 1.0)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="images per extractor forward pass (default 32)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     return parser.parse_args(argv)
@@ -63,21 +84,28 @@ def resolve_weights(args: argparse.Namespace) -> Path:
             raise OptionError(f"{args.opt}: path.pretrain_network_de is not set; give the extractor with --weights")
         path, origin = Path(value), f"path.pretrain_network_de in {args.opt}"
     else:
-        raise OptionError("give -opt OPTION_FILE (its path.pretrain_network_de is the extractor) or --weights CHECKPOINT")
+        raise OptionError(
+            "give -opt OPTION_FILE (its path.pretrain_network_de is the extractor) or --weights CHECKPOINT"
+        )
     if not path.is_file():
-        raise CheckpointError(f"{path}: extractor checkpoint not found ({origin}); pretrain it first with stage 1 "
-                              "(python train.py -opt options/demo/stage1.yml, or make demo)")
+        raise CheckpointError(
+            f"{path}: extractor checkpoint not found ({origin}); pretrain it first with stage 1 "
+            "(python train.py -opt options/demo/stage1.yml, or make demo)"
+        )
     return path
 
 
 def default_output(weights: Path, method: str) -> Path:
     """results/embeddings/<experiment>_<method>.png, the experiment read from experiments/<name>/models/<file>."""
-    name = weights.parent.parent.name if weights.parent.name == "models" and weights.parent.parent.name else weights.stem
+    name = (
+        weights.parent.parent.name if weights.parent.name == "models" and weights.parent.parent.name else weights.stem
+    )
     return Path("results") / "embeddings" / f"{name}_{method}.png"
 
 
-def plot(coords: np.ndarray, tasks: List[str], severities: np.ndarray, names: List[str], title: str, path: Path,
-         method: str) -> None:
+def plot(
+    coords: np.ndarray, tasks: List[str], severities: np.ndarray, names: List[str], title: str, path: Path, method: str
+) -> None:
     """Scatter coloured by degradation type; opacity and marker size grow with severity."""
     import matplotlib
 
@@ -101,11 +129,25 @@ def plot(coords: np.ndarray, tasks: List[str], severities: np.ndarray, names: Li
         rgba[:, 3] = [shade(float(severities[j])) for j in idx]
         sizes = [12 + 36 * shade(float(severities[j])) for j in idx]
         ax.scatter(coords[idx, 0], coords[idx, 1], c=rgba, s=sizes, edgecolors="none")
-    type_handles = [Line2D([], [], marker="o", linestyle="", color=cmap(i % 10), label=n) for i, n in enumerate(names)
-                    if n in tasks]
-    sev_handles = [Line2D([], [], marker="o", linestyle="", color="0.2", alpha=shade(s),
-                          markersize=(12 + 36 * shade(s)) ** 0.5, label=f"{s:g}") for s in sev_levels]
-    first = ax.legend(handles=type_handles, title="degradation", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    type_handles = [
+        Line2D([], [], marker="o", linestyle="", color=cmap(i % 10), label=n) for i, n in enumerate(names) if n in tasks
+    ]
+    sev_handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            color="0.2",
+            alpha=shade(s),
+            markersize=(12 + 36 * shade(s)) ** 0.5,
+            label=f"{s:g}",
+        )
+        for s in sev_levels
+    ]
+    first = ax.legend(
+        handles=type_handles, title="degradation", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8
+    )
     ax.add_artist(first)
     second = ax.legend(handles=sev_handles, title="severity", loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8)
     axis = "PC" if method == "pca" else "t-SNE "
@@ -128,8 +170,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         check_projection(args.method)
-        for flag, value in (("--batch-size", args.batch_size), ("--crops", args.crops), ("--crop-size", args.crop_size),
-                            ("--short-side", args.short_side)):
+        for flag, value in (
+            ("--batch-size", args.batch_size),
+            ("--crops", args.crops),
+            ("--crop-size", args.crop_size),
+            ("--short-side", args.short_side),
+        ):
             if value < 1:
                 raise ValueError(f"{flag} must be a positive int, got {value}")
         if args.crop_size > args.short_side:
@@ -141,32 +187,53 @@ def main(argv: Optional[List[str]] = None) -> int:
         if output.suffix.lower() != ".png":
             raise ValueError(f"--output {output}: must end in .png")
         net, net_opt = load_extractor(weights, resolve_device(args.device, "--device")[0])
-        sample = dict(severities=args.severities, crops_per_photo=args.crops, crop_size=args.crop_size,
-                      short_side=args.short_side, seed=args.seed)
+        sample = dict(
+            severities=args.severities,
+            crops_per_photo=args.crops,
+            crop_size=args.crop_size,
+            short_side=args.short_side,
+            seed=args.seed,
+        )
         heldout_photos, train_photos = split_photos(HELDOUT_SPLITS), split_photos(["train"])
         heldout = make_degraded_crops(heldout_photos, **sample)
         train = make_degraded_crops(train_photos, **sample)
-        print(f"extractor {weights}: embedding {len(heldout)} held-out images ({', '.join(heldout_photos)}) and "
-              f"{len(train)} training images ({', '.join(train_photos)}); {args.crops} crops x {len(TASKS)} types x "
-              f"{len(args.severities)} severities per photo")
+        print(
+            f"extractor {weights}: embedding {len(heldout)} held-out images ({', '.join(heldout_photos)}) and "
+            f"{len(train)} training images ({', '.join(train_photos)}); {args.crops} crops x {len(TASKS)} types x "
+            f"{len(args.severities)} severities per photo"
+        )
         result = analyse_extractor(net, heldout, train, batch_size=args.batch_size, method=args.method, seed=args.seed)
     except (DPMambaIRError, ValueError) as err:
         print(f"plot_embeddings: error: {err}", file=sys.stderr)
         return 2
 
     m = result["metrics"]
-    lines = [f"(a) leave-one-out 1-NN type accuracy (held-out, cosine): {m['loo_1nn_accuracy']:.3f}",
-             f"(b) nearest-centroid accuracy, centroids from training photos: {m['train_centroid_accuracy']:.3f}",
-             f"(c) silhouette by type (held-out, cosine): {m['silhouette']:.3f}",
-             f"chance accuracy: {m['chance_accuracy']:.3f}"]
-    title = (f"{weights}\n{args.method.upper()} of {len(heldout)} held-out embeddings; 1-NN {m['loo_1nn_accuracy']:.2f}, "
-             f"train-centroid {m['train_centroid_accuracy']:.2f}, silhouette {m['silhouette']:.2f}")
+    lines = [
+        f"(a) leave-one-out 1-NN type accuracy (held-out, cosine): {m['loo_1nn_accuracy']:.3f}",
+        f"(b) nearest-centroid accuracy, centroids from training photos: {m['train_centroid_accuracy']:.3f}",
+        f"(c) silhouette by type (held-out, cosine): {m['silhouette']:.3f}",
+        f"chance accuracy: {m['chance_accuracy']:.3f}",
+    ]
+    title = (
+        f"{weights}\n{args.method.upper()} of {len(heldout)} held-out embeddings; 1-NN {m['loo_1nn_accuracy']:.2f}, "
+        f"train-centroid {m['train_centroid_accuracy']:.2f}, silhouette {m['silhouette']:.2f}"
+    )
     report: Dict[str, Any] = {
-        "weights": str(weights), "network_de": net_opt, "method": args.method, "seed": args.seed,
-        "heldout_photos": list(heldout_photos), "train_photos": list(train_photos), "tasks": list(TASKS),
-        "severities": [float(s) for s in args.severities], "crops_per_photo": args.crops, "crop_size": args.crop_size,
-        "short_side": args.short_side, "count_heldout": len(heldout), "count_train": len(train),
-        "metrics": m, "png": str(output),
+        "weights": str(weights),
+        "network_de": net_opt,
+        "method": args.method,
+        "seed": args.seed,
+        "heldout_photos": list(heldout_photos),
+        "train_photos": list(train_photos),
+        "tasks": list(TASKS),
+        "severities": [float(s) for s in args.severities],
+        "crops_per_photo": args.crops,
+        "crop_size": args.crop_size,
+        "short_side": args.short_side,
+        "count_heldout": len(heldout),
+        "count_train": len(train),
+        "metrics": m,
+        "png": str(output),
     }
     try:
         plot(result["coords"], heldout.tasks, heldout.severities, list(TASKS), title, output, args.method)

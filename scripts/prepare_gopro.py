@@ -2,11 +2,13 @@
 """GoPro (GOPRO_Large): per-sequence blur/sharp folders → a meta-info file, or flat paired folders.
 
     python scripts/prepare_gopro.py --root datasets/GoPro            # writes datasets/GoPro/meta_info_{train,test}.txt
-    python scripts/prepare_gopro.py --root datasets/GoPro --flat     # also datasets/GoPro/{train,test}_flat/{input,target} (symlinks)
+    python scripts/prepare_gopro.py --root datasets/GoPro --flat     # also datasets/GoPro/{train,test}_flat/
+                                                                     # {input,target} (symlinks)
 
 Expects `<root>/{train,test}/<sequence>/{blur,sharp}/<frame>.png` as distributed (GOPRO_Large.zip).
 Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,15 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default="datasets/GoPro", help="folder holding train/ and test/ (default datasets/GoPro)")
+    parser.add_argument(
+        "--root", default="datasets/GoPro", help="folder holding train/ and test/ (default datasets/GoPro)"
+    )
     parser.add_argument("--splits", default="train,test", help="comma-separated splits (default train,test)")
     parser.add_argument("--blur", default="blur", help="input folder name: blur (default) or blur_gamma")
     parser.add_argument("--flat", action="store_true", help="also make <split>_flat/{input,target} with links")
     parser.add_argument("--copy", action="store_true", help="with --flat: copy files instead of linking")
     args = parser.parse_args(argv)
 
-    from dpmambair.utils.errors import DPMambaIRError
     from dpmambair.data.prepare import gopro_pairs, link_flat, write_meta_info
+    from dpmambair.utils.errors import DPMambaIRError
 
     root = Path(args.root)
     try:

@@ -10,6 +10,7 @@ scaled to [0, 1], an alpha channel is set aside and put back unchanged), writes 
 whose prototype embedding is closest to the image's (cosine similarity), when the checkpoint has prototypes.
 Use --tile for images too large for memory (e.g. 512 on a GPU with little memory or for >2K images on CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,30 @@ import torch  # noqa: E402
 
 from dpmambair.utils.errors import DPMambaIRError  # noqa: E402
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
-                  ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".pfm", ".avif"}
+IMAGE_SUFFIXES = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".bmp",
+    ".dib",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".pxm",
+    ".sr",
+    ".ras",
+    ".jp2",
+    ".exr",
+    ".hdr",
+    ".pic",
+    ".pfm",
+    ".avif",
+}
 
 
 class InputError(DPMambaIRError, ValueError):
@@ -43,8 +66,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--tile_overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
     parser.add_argument("--self_ensemble", action="store_true", help="average over 8 flips/rotations (8x slower)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
-    parser.add_argument("--task", default=None,
-                        help="task name or index, only for class-conditioned checkpoints (prompt_source: classes)")
+    parser.add_argument(
+        "--task",
+        default=None,
+        help="task name or index, only for class-conditioned checkpoints (prompt_source: classes)",
+    )
     return parser.parse_args(argv)
 
 
@@ -55,7 +81,9 @@ def list_inputs(path: Path) -> List[Path]:
         return [path]
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise InputError(f"--input {path}: the folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES)[:6])}, ...)")
+        raise InputError(
+            f"--input {path}: the folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES)[:6])}, ...)"
+        )
     return files
 
 
@@ -103,8 +131,9 @@ def write_image(path: Path, rgb: np.ndarray, alpha: Optional[np.ndarray], deep: 
 def output_names(inputs: List[Path]) -> List[str]:
     """`<stem>.png`; inputs sharing a stem (a.jpg, a.png) become `<stem>_<ext>.png` so none overwrites another."""
     stems = [p.stem for p in inputs]
-    return [f"{p.stem}_{p.suffix.lstrip('.').lower()}.png" if stems.count(p.stem) > 1 else f"{p.stem}.png"
-            for p in inputs]
+    return [
+        f"{p.stem}_{p.suffix.lstrip('.').lower()}.png" if stems.count(p.stem) > 1 else f"{p.stem}.png" for p in inputs
+    ]
 
 
 def task_label(task: Optional[str], num_tasks: int) -> Optional[int]:
@@ -128,19 +157,26 @@ def task_label(task: Optional[str], num_tasks: int) -> Optional[int]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from dpmambair.inference.restorer import Restorer, RestoreError
+    from dpmambair.inference.restorer import RestoreError, Restorer
 
     try:
         inputs = list_inputs(Path(args.input))
         out_dir = Path(args.output)
         if out_dir.exists() and not out_dir.is_dir():
             raise InputError(f"--output {out_dir}: exists and is not a folder")
-        restorer = Restorer.from_checkpoint(args.weights, device=args.device, tile=args.tile,
-                                            tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble)
+        restorer = Restorer.from_checkpoint(
+            args.weights,
+            device=args.device,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+            self_ensemble=args.self_ensemble,
+        )
         task = None
         if restorer.prompt_source == "classes":
             if args.task is None:
-                raise InputError(f"{args.weights}: this checkpoint is conditioned on task labels; pass --task NAME_OR_INDEX")
+                raise InputError(
+                    f"{args.weights}: this checkpoint is conditioned on task labels; pass --task NAME_OR_INDEX"
+                )
             task = task_label(args.task, int(getattr(restorer.net_g, "num_tasks", 1)))
         out_dir.mkdir(parents=True, exist_ok=True)
     except DPMambaIRError as err:
@@ -154,9 +190,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not can_name:
         why = "no degradation extractor" if restorer.net_de is None else "no degradation prototypes"
         print(f"note: {args.weights} has {why}; the degradation type of each image is not printed")
-    print(f"restoring {len(inputs)} image(s) on {restorer.device}; tile {restorer.tile or 'off'}"
-          f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
-          f"{'on' if restorer.self_ensemble else 'off'}")
+    print(
+        f"restoring {len(inputs)} image(s) on {restorer.device}; tile {restorer.tile or 'off'}"
+        f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
+        f"{'on' if restorer.self_ensemble else 'off'}"
+    )
     failures = 0
     for src, out_name in zip(inputs, output_names(inputs)):
         try:

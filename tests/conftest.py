@@ -1,4 +1,5 @@
 """Shared fixtures: scripts loaded as modules, and a one-thread torch for tiny networks."""
+
 from __future__ import annotations
 
 import importlib.util

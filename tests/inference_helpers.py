@@ -1,4 +1,5 @@
 """Shared helpers for the inference tests: tiny networks, tiny checkpoints, tiny image folders."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,16 @@ from torch import nn
 from dpmambair.archs import build_network
 
 EMBED = 32
-TINY_G: Dict[str, Any] = {"type": "DPMambaIR", "dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1,
-                          "d_state": 4, "prompt_hidden": 8, "ffn_expansion_factor": 1.0, "embed_dim": EMBED}
+TINY_G: Dict[str, Any] = {
+    "type": "DPMambaIR",
+    "dim": 8,
+    "num_blocks": [1, 1, 1, 1],
+    "num_refinement_blocks": 1,
+    "d_state": 4,
+    "prompt_hidden": 8,
+    "ffn_expansion_factor": 1.0,
+    "embed_dim": EMBED,
+}
 TINY_DE: Dict[str, Any] = {"type": "DegradationExtractor", "version": "normal", "embed_dim": EMBED}
 TASK_NAMES = ["rain", "noise"]
 
@@ -45,7 +54,9 @@ class TinyConditionedNet(nn.Module):
         self.calls = 0
         self.sizes: List[tuple] = []
 
-    def forward(self, x: torch.Tensor, embedding: Optional[torch.Tensor] = None, task: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, embedding: Optional[torch.Tensor] = None, task: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         self.calls += 1
         self.sizes.append(tuple(x.shape[-2:]))
         assert embedding is not None and embedding.shape[0] == x.shape[0]
@@ -59,16 +70,23 @@ def tiny_nets(seed: int = 0, g_opt: Optional[Dict[str, Any]] = None):
     return net_g, net_de
 
 
-def save_checkpoint(path: Path, seed: int = 0, prototypes: bool = True, ema: bool = False,
-                    g_opt: Optional[Dict[str, Any]] = None) -> Path:
+def save_checkpoint(
+    path: Path, seed: int = 0, prototypes: bool = True, ema: bool = False, g_opt: Optional[Dict[str, Any]] = None
+) -> Path:
     """A self-contained restorer file in the format the training side writes (net_g_<iter>.pth)."""
     net_g, net_de = tiny_nets(seed, g_opt)
     protos = None
     if prototypes:
         gen = torch.Generator().manual_seed(7)
         protos = {"names": list(TASK_NAMES), "embeddings": torch.randn(len(TASK_NAMES), EMBED, generator=gen)}
-    obj = {"params": net_g.state_dict(), "network_g": dict(g_opt or TINY_G), "network_de": dict(TINY_DE),
-           "params_de": net_de.state_dict(), "prototypes": protos, "iter": 4}
+    obj = {
+        "params": net_g.state_dict(),
+        "network_g": dict(g_opt or TINY_G),
+        "network_de": dict(TINY_DE),
+        "params_de": net_de.state_dict(),
+        "prototypes": protos,
+        "iter": 4,
+    }
     if ema:
         obj["params_ema"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in net_g.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 """Networks: option files build, shapes, per-image prompts, ablation switches, HEB, CDC, input checks, size."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,15 @@ from dpmambair.utils.options import parse_options
 ROOT = Path(__file__).resolve().parents[1]
 OPTION_FILES = sorted((ROOT / "options").rglob("*.yml"))
 EMBED = 32
-TINY = dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, ffn_expansion_factor=2.0, d_state=4,
-            embed_dim=EMBED, prompt_hidden=8)
+TINY = dict(
+    dim=8,
+    num_blocks=[1, 1, 1, 1],
+    num_refinement_blocks=1,
+    ffn_expansion_factor=2.0,
+    d_state=4,
+    embed_dim=EMBED,
+    prompt_hidden=8,
+)
 
 
 def tiny(**overrides) -> DPMambaIR:
@@ -108,7 +116,7 @@ def test_each_image_uses_its_own_embedding():
     x, emb = torch.rand(3, 3, 19, 21), torch.randn(3, EMBED)
     batched = run(net, x, emb)
     for i in range(3):
-        torch.testing.assert_close(batched[i:i + 1], run(net, x[i:i + 1], emb[i:i + 1]), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(batched[i : i + 1], run(net, x[i : i + 1], emb[i : i + 1]), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("switch", ["prompt_delta", "prompt_B", "prompt_C"])
@@ -220,14 +228,22 @@ def test_bidirectional_scan_reads_the_sequence_backwards(scan):
     if scan == "single":
         assert first == 0.0, f"a forward scan let the last token change the first output by {first}"
     else:
-        assert first > 1e-6, f"the reversed scan's first output ignores the last token (change {first}): no backward scan"
+        assert first > 1e-6, (
+            f"the reversed scan's first output ignores the last token (change {first}): no backward scan"
+        )
 
 
 def test_every_parameter_receives_a_gradient():
     """DDP (find_unused_parameters=False) needs every parameter in the graph, in every ablation."""
-    for overrides in ({}, dict(prompt_delta=False, prompt_B=False, prompt_C=False, heb=False),
-                      dict(prompt_source="classes"), dict(insertion="concat"), dict(insertion="attention"),
-                      dict(scan="bidirectional"), dict(scan="bidirectional_branch")):
+    for overrides in (
+        {},
+        dict(prompt_delta=False, prompt_B=False, prompt_C=False, heb=False),
+        dict(prompt_source="classes"),
+        dict(insertion="concat"),
+        dict(insertion="attention"),
+        dict(scan="bidirectional"),
+        dict(scan="bidirectional_branch"),
+    ):
         net = tiny(**overrides).train()
         x = torch.rand(2, 3, 8, 8)
         net(x, embedding=torch.randn(2, EMBED), task=torch.tensor([1, 2])).square().mean().backward()

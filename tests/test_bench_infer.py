@@ -1,4 +1,5 @@
 """scripts/bench_infer.py: whole vs tiled inference, with random weights or a trained checkpoint, one-line errors."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from inference_helpers import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,8 +20,20 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_checkpoint_on_a_degraded_photo_reports_both_modes_and_their_psnr(tmp_path):
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
-    res = run("--size", "64", "--tile", "32", "--tile_overlap", "8", "--weights", str(ckpt), "--degradation", "rain",
-              "--severity", "0.7")
+    res = run(
+        "--size",
+        "64",
+        "--tile",
+        "32",
+        "--tile_overlap",
+        "8",
+        "--weights",
+        str(ckpt),
+        "--degradation",
+        "rain",
+        "--severity",
+        "0.7",
+    )
     assert res.returncode == 0, res.stderr
     out = res.stdout
     assert "trained weights" in out and "degraded by rain at severity 0.7" in out
@@ -38,18 +50,35 @@ def test_checkpoint_on_a_degraded_photo_reports_both_modes_and_their_psnr(tmp_pa
 
 
 def test_random_weights_from_an_option_file(tmp_path):
-    res = run("-opt", str(ROOT / "options" / "demo" / "stage2.yml"), "--size", "32", "--tile", "16",
-              "--tile_overlap", "8", "--modes", "whole", "--net-opt", "dim=4", "d_state=2", "prompt_hidden=2")
+    res = run(
+        "-opt",
+        str(ROOT / "options" / "demo" / "stage2.yml"),
+        "--size",
+        "32",
+        "--tile",
+        "16",
+        "--tile_overlap",
+        "8",
+        "--modes",
+        "whole",
+        "--net-opt",
+        "dim=4",
+        "d_state=2",
+        "prompt_hidden=2",
+    )
     assert res.returncode == 0, res.stderr
     assert "RANDOM WEIGHTS" in res.stdout and re.search(r"^\s*whole\s+[\d.]+", res.stdout, re.M)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--weights", "missing.pth"], "--weights: no such file 'missing.pth'"),
-    (["--weights", "{ckpt}", "--degradation", "smog"], "unknown degradation 'smog'"),
-    (["--weights", "{ckpt}", "--severity", "1.5"], "--severity: must lie in [0, 1]"),
-    (["--weights", "{ckpt}", "--net-opt", "dim=8"], "--net-opt: not with --weights"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--weights", "missing.pth"], "--weights: no such file 'missing.pth'"),
+        (["--weights", "{ckpt}", "--degradation", "smog"], "unknown degradation 'smog'"),
+        (["--weights", "{ckpt}", "--severity", "1.5"], "--severity: must lie in [0, 1]"),
+        (["--weights", "{ckpt}", "--net-opt", "dim=8"], "--net-opt: not with --weights"),
+    ],
+)
 def test_bad_arguments_are_one_line(tmp_path, args, message):
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
     res = run(*[a.format(ckpt=ckpt) for a in args])

@@ -1,4 +1,5 @@
 """Degradation engine: severity lowers PSNR monotonically, determinism, composition order, alignment."""
+
 from __future__ import annotations
 
 import cv2
@@ -52,7 +53,7 @@ def test_compound_follows_the_imaging_model_order(photo: np.ndarray) -> None:
 def test_blur_kernel_is_centred_so_pairs_stay_aligned(photo: np.ndarray) -> None:
     for seed in range(5):
         k = motion_kernel(21.0, seed, 0.2)
-        yy, xx = np.mgrid[0:k.shape[0], 0:k.shape[1]]
+        yy, xx = np.mgrid[0 : k.shape[0], 0 : k.shape[1]]
         c = k.shape[0] // 2
         assert abs((k * yy).sum() - c) < 0.05 and abs((k * xx).sum() - c) < 0.05
         assert abs(k.sum() - 1.0) < 1e-5

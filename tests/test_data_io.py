@@ -1,4 +1,5 @@
 """Image I/O: every stored format loads as float32 RGB in [0, 1]; hidden and non-image files are ignored."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,7 +38,9 @@ def test_formats_load_as_float_rgb(tmp_path: Path) -> None:
     assert np.allclose(read_image(tmp_path / "plain.bmp"), ref)
     g = read_image(tmp_path / "gray.png")
     assert np.allclose(g[:, :, 0], g[:, :, 1]) and np.allclose(g[:, :, 0], gray / 255.0)
-    assert np.abs(read_image(tmp_path / "photo.jpg") - ref).mean() < 0.06  # chroma subsampling on a tiny image; a channel swap would be ~0.3
+    assert (
+        np.abs(read_image(tmp_path / "photo.jpg") - ref).mean() < 0.06
+    )  # chroma subsampling on a tiny image; a channel swap would be ~0.3
 
 
 def test_red_stays_red(tmp_path: Path) -> None:
@@ -61,8 +64,10 @@ def test_hidden_and_non_image_files_are_ignored(tmp_path: Path) -> None:
         (d / "sub").mkdir()
         cv2.imwrite(str(d / "sub" / "9.png"), _rgb())
     assert [p.name for p in list_images(tmp_path / "lq")] == ["0.png", "1.png"]
-    ds = build_dataset({"type": "PairedImageDataset", "dataroot_lq": str(tmp_path / "lq"),
-                        "dataroot_gt": str(tmp_path / "gt")}, "t: datasets.val")
+    ds = build_dataset(
+        {"type": "PairedImageDataset", "dataroot_lq": str(tmp_path / "lq"), "dataroot_gt": str(tmp_path / "gt")},
+        "t: datasets.val",
+    )
     assert len(ds) == 2
 
 
@@ -72,8 +77,10 @@ def test_mixed_formats_pair_as_rgb(tmp_path: Path) -> None:
     (tmp_path / "gt").mkdir()
     cv2.imwrite(str(tmp_path / "lq" / "a.png"), (_rgb()[:, :, 0].astype(np.uint16) * 257))
     cv2.imwrite(str(tmp_path / "gt" / "a.jpg"), _rgb())
-    ds = build_dataset({"type": "PairedImageDataset", "dataroot_lq": str(tmp_path / "lq"),
-                        "dataroot_gt": str(tmp_path / "gt")}, "t: datasets.test_1")
+    ds = build_dataset(
+        {"type": "PairedImageDataset", "dataroot_lq": str(tmp_path / "lq"), "dataroot_gt": str(tmp_path / "gt")},
+        "t: datasets.test_1",
+    )
     s = ds[0]
     assert s["lq"].shape == s["gt"].shape == (3, 12, 10)
     assert str(s["lq"].dtype) == "torch.float32"

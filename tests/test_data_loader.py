@@ -1,4 +1,5 @@
 """build_dataloader: per-worker seeding (distinct, reproducible), persistent workers, samplers."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,9 +20,17 @@ def one_image_dataset(tmp_path: Path, n: int = 8):
     for i in range(n):
         for side in ("lq", "gt"):
             cv2.imwrite(str(tmp_path / side / f"{i}.png"), img)
-    opt = {"type": "PairedImageDataset", "phase": "train", "dataroot_lq": str(tmp_path / "lq"),
-           "dataroot_gt": str(tmp_path / "gt"), "gt_size": 16, "use_hflip": True,
-           "batch_size_per_gpu": 2, "num_worker_per_gpu": 2, "use_shuffle": False}
+    opt = {
+        "type": "PairedImageDataset",
+        "phase": "train",
+        "dataroot_lq": str(tmp_path / "lq"),
+        "dataroot_gt": str(tmp_path / "gt"),
+        "gt_size": 16,
+        "use_hflip": True,
+        "batch_size_per_gpu": 2,
+        "num_worker_per_gpu": 2,
+        "use_shuffle": False,
+    }
     return build_dataset(opt, "o.yml: datasets.train"), opt
 
 

@@ -1,4 +1,5 @@
 """MixedDegradationDataset: task labels from the fixed TASKS list, DA-CLIP aliases, repeat/balanced sampling."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -65,8 +66,10 @@ def test_canonical_names_and_lowercase_folders(tmp_path: Path) -> None:
 
 def test_list_form_with_repeat_and_balanced(tmp_path: Path) -> None:
     root = universal(tmp_path / "u", {"a": 2, "b": 6})
-    parts = [{"task": "snow", "dataroot_lq": str(root / "a" / "LQ"), "dataroot_gt": str(root / "a" / "GT"), "repeat": 3},
-             {"task": "jpeg", "dataroot_lq": str(root / "b" / "LQ"), "dataroot_gt": str(root / "b" / "GT")}]
+    parts = [
+        {"task": "snow", "dataroot_lq": str(root / "a" / "LQ"), "dataroot_gt": str(root / "a" / "GT"), "repeat": 3},
+        {"task": "jpeg", "dataroot_lq": str(root / "b" / "LQ"), "dataroot_gt": str(root / "b" / "GT")},
+    ]
     ds = mixed(datasets=parts)
     tasks = Counter(ds[i]["task_name"] for i in range(len(ds)))
     assert tasks == {"snow": 6, "jpeg": 6}
@@ -101,8 +104,10 @@ def test_real_and_synthetic_parts_collate_together(tmp_path: Path) -> None:
     from torch.utils.data import default_collate
 
     root = universal(tmp_path / "u", {"rainy": 2})
-    parts = [{"task": "rain", "dataroot_lq": str(root / "rainy" / "LQ"), "dataroot_gt": str(root / "rainy" / "GT")},
-             {"type": "SyntheticDegradationDataset", "dataroot_gt": str(root / "rainy" / "GT"), "degradations": ["noise"]}]
+    parts = [
+        {"task": "rain", "dataroot_lq": str(root / "rainy" / "LQ"), "dataroot_gt": str(root / "rainy" / "GT")},
+        {"type": "SyntheticDegradationDataset", "dataroot_gt": str(root / "rainy" / "GT"), "degradations": ["noise"]},
+    ]
     ds = mixed(datasets=parts)
     batch = default_collate([ds[i] for i in range(len(ds))])
     assert batch["task_name"] == ["rain", "rain", "noise", "noise"] and batch["lq"].shape == (4, 3, 16, 16)

@@ -1,4 +1,5 @@
 """PairedImageDataset: pairing (templates, meta-info), aligned crops, whole-image validation, bad input."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,14 @@ def texture(h: int, w: int, seed: int) -> np.ndarray:
     return (img / img.max() * 255).round().astype(np.uint8)
 
 
-def write_pairs(root: Path, names: Iterable[str], size: Tuple[int, int] = (40, 48), lq_names: Dict[str, str] = None,
-                gt_names: Dict[str, str] = None, shift: int = 0) -> Dict[str, str]:
+def write_pairs(
+    root: Path,
+    names: Iterable[str],
+    size: Tuple[int, int] = (40, 48),
+    lq_names: Dict[str, str] = None,
+    gt_names: Dict[str, str] = None,
+    shift: int = 0,
+) -> Dict[str, str]:
     """lq/ and gt/ folders; lq is gt shifted right by `shift` pixels (np.roll) when shift > 0."""
     lq_dir, gt_dir = root / "lq", root / "gt"
     lq_dir.mkdir(parents=True, exist_ok=True)
@@ -51,8 +58,8 @@ def best_shift(lq: np.ndarray, gt: np.ndarray, r: int = 5) -> Tuple[int, int]:
     errs = {}
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
-            pa = a[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)]
-            pb = b[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+            pa = a[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)]
+            pb = b[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
             errs[(dy, dx)] = float(np.mean((pa - pb) ** 2))
     return min(errs, key=errs.get)
 
@@ -82,8 +89,13 @@ def test_known_shift_is_recovered_from_crops(tmp_path: Path) -> None:
 
 def test_shift_survives_flips_and_rotation(tmp_path: Path) -> None:
     """With flips and transposes the shift can change direction, never size, and stays on one axis."""
-    ds = paired(write_pairs(tmp_path, ["a.png"], size=(64, 64), shift=3), gt_size=32, use_hflip=True,
-                use_vflip=True, use_rot=True)
+    ds = paired(
+        write_pairs(tmp_path, ["a.png"], size=(64, 64), shift=3),
+        gt_size=32,
+        use_hflip=True,
+        use_vflip=True,
+        use_rot=True,
+    )
     ds.reseed(1)
     samples = [ds[0] for _ in range(24)]
     seen = {best_shift(s["lq"].numpy(), s["gt"].numpy()) for s in samples}
@@ -98,8 +110,13 @@ def test_identical_pairs_give_identical_crops(tmp_path: Path) -> None:
         img = texture(50, 37, i)
         cv2.imwrite(str(lq_dir / f"{i}.png"), img)
         cv2.imwrite(str(gt_dir / f"{i}.png"), img)
-    ds = paired({"dataroot_lq": str(lq_dir), "dataroot_gt": str(gt_dir)}, gt_size=16, use_hflip=True,
-                use_vflip=True, use_rot=True)
+    ds = paired(
+        {"dataroot_lq": str(lq_dir), "dataroot_gt": str(gt_dir)},
+        gt_size=16,
+        use_hflip=True,
+        use_vflip=True,
+        use_rot=True,
+    )
     crops = []
     for i in range(30):
         s = ds[i % 3]
@@ -118,12 +135,15 @@ def test_same_seed_same_sample(tmp_path: Path) -> None:
 
 def test_rain100h_style_names_in_one_or_two_folders(tmp_path: Path) -> None:
     names = ["001.png", "002.png"]
-    roots = write_pairs(tmp_path / "two", names, lq_names={n: f"rain-{n}" for n in names},
-                        gt_names={n: f"norain-{n}" for n in names})
+    roots = write_pairs(
+        tmp_path / "two", names, lq_names={n: f"rain-{n}" for n in names}, gt_names={n: f"norain-{n}" for n in names}
+    )
     tmpl = {"lq": "rain-{}", "gt": "norain-{}"}
     ds = paired(roots, phase="val", filename_tmpl=tmpl)
-    assert [(p.lq.name, p.gt.name) for p in ds.pairs] == [("rain-001.png", "norain-001.png"),
-                                                          ("rain-002.png", "norain-002.png")]
+    assert [(p.lq.name, p.gt.name) for p in ds.pairs] == [
+        ("rain-001.png", "norain-001.png"),
+        ("rain-002.png", "norain-002.png"),
+    ]
     one = tmp_path / "one"  # PReNet's copy keeps both in one folder
     one.mkdir()
     for f in list(Path(roots["dataroot_lq"]).iterdir()) + list(Path(roots["dataroot_gt"]).iterdir()):

@@ -1,4 +1,5 @@
 """Progressive patch training: the (batch, patch) schedule and the aligned batch crop."""
+
 from __future__ import annotations
 
 import random
@@ -28,8 +29,13 @@ def test_schedule_stages_like_restormer() -> None:
 def test_crop_batch_keeps_pairs_aligned_and_labels_with_samples(rng) -> None:
     n, size = 6, 32
     gt = torch.rand(n, 3, size, size)
-    data = {"lq": gt * 0.5, "gt": gt.clone(), "task": torch.arange(n), "lq_path": [f"{i}.png" for i in range(n)],
-            "task_name": [f"t{i}" for i in range(n)]}
+    data = {
+        "lq": gt * 0.5,
+        "gt": gt.clone(),
+        "task": torch.arange(n),
+        "lq_path": [f"{i}.png" for i in range(n)],
+        "task_name": [f"t{i}" for i in range(n)],
+    }
     out = crop_batch(data, 4, 16, rng)
     assert out["lq"].shape == out["gt"].shape == (4, 3, 16, 16)
     assert torch.equal(out["lq"], out["gt"] * 0.5)  # same box for lq and gt
@@ -37,7 +43,9 @@ def test_crop_batch_keeps_pairs_aligned_and_labels_with_samples(rng) -> None:
     assert out["lq_path"] == [f"{i}.png" for i in kept] and out["task_name"] == [f"t{i}" for i in kept]
     for j, i in enumerate(kept):  # the crop is a window of the sample it claims to be
         full = gt[i]
-        hits = [(y, x) for y in range(17) for x in range(17) if torch.equal(full[:, y:y + 16, x:x + 16], out["gt"][j])]
+        hits = [
+            (y, x) for y in range(17) for x in range(17) if torch.equal(full[:, y : y + 16, x : x + 16], out["gt"][j])
+        ]
         assert hits
     same = crop_batch(data, 6, 32, rng)
     assert torch.equal(same["lq"], data["lq"])  # nothing to do at full size

@@ -3,6 +3,7 @@
 A user's clone has no ../shared: then every test here is skipped with the reason printed; the core suite
 never depends on these files.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,9 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_pairs"
 if not REAL.is_dir():
     REAL = Path("/work/shared/data/real_pairs")
 
-pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason=f"real sample pairs not found at {REAL} (only in the "
-                                                          "development workspace)")
+pytestmark = pytest.mark.skipif(
+    not REAL.is_dir(), reason=f"real sample pairs not found at {REAL} (only in the development workspace)"
+)
 
 PAIRED = {"low_light": "lowlight", "blur": "blur", "rain": "rain", "haze": "fog"}
 
@@ -28,8 +30,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize("folder,task", sorted(PAIRED.items()))
 def test_real_pairs_load_aligned(folder: str, task: str) -> None:
-    ds = build_dataset({"type": "PairedImageDataset", "dataroot_lq": str(REAL / folder / "lq"),
-                        "dataroot_gt": str(REAL / folder / "gt"), "task": task}, "real: datasets.test_1")
+    ds = build_dataset(
+        {
+            "type": "PairedImageDataset",
+            "dataroot_lq": str(REAL / folder / "lq"),
+            "dataroot_gt": str(REAL / folder / "gt"),
+            "task": task,
+        },
+        "real: datasets.test_1",
+    )
     assert len(ds) >= 1
     for i in range(len(ds)):
         s = ds[i]
@@ -40,15 +49,28 @@ def test_real_pairs_load_aligned(folder: str, task: str) -> None:
 def test_real_noise_folder_reports_clean_only_images() -> None:
     """CBSD68 3096 and 167062 ship without a noisy version: named as gt images without lq."""
     with pytest.raises(DatasetError, match=r"gt images without an lq image .*cbsd68_167062.png, cbsd68_3096.png"):
-        build_dataset({"type": "PairedImageDataset", "dataroot_lq": str(REAL / "noise" / "lq"),
-                       "dataroot_gt": str(REAL / "noise" / "gt")}, "real: datasets.test_1")
+        build_dataset(
+            {
+                "type": "PairedImageDataset",
+                "dataroot_lq": str(REAL / "noise" / "lq"),
+                "dataroot_gt": str(REAL / "noise" / "gt"),
+            },
+            "real: datasets.test_1",
+        )
 
 
 def test_real_gray_images_synthesise_as_rgb() -> None:
     """Gray BMP/PNG clean images (Classic5, LIVE1, Set12) feed the synthetic dataset as 3-channel RGB."""
     for folder in ("jpeg", "noise"):
-        ds = build_dataset({"type": "SyntheticDegradationDataset", "dataroot_gt": str(REAL / folder / "gt"),
-                            "degradations": [folder], "severities": [0.5]}, "real: datasets.val")
+        ds = build_dataset(
+            {
+                "type": "SyntheticDegradationDataset",
+                "dataroot_gt": str(REAL / folder / "gt"),
+                "degradations": [folder],
+                "severities": [0.5],
+            },
+            "real: datasets.val",
+        )
         for i in range(len(ds)):
             s = ds[i]
             assert s["lq"].shape == s["gt"].shape and s["gt"].shape[0] == 3

@@ -1,4 +1,5 @@
 """Command-line scripts: synthesize.py, make_demo_data.py, check_dataset.py, prepare_gopro.py, bench_data.py."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,18 @@ def tree_digest(folder: Path) -> str:
 def test_synthesize_cli_writes_a_reproducible_paired_dataset(tmp_path: Path) -> None:
     src = clean_images(tmp_path / "clean")
     out = tmp_path / "out"
-    cmd = [sys.executable, str(ROOT / "scripts" / "synthesize.py"), "--input", str(src), "--output", str(out),
-           "--types", "rain,fog,noise+jpeg", "--seed", "0"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "synthesize.py"),
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--types",
+        "rain,fog,noise+jpeg",
+        "--seed",
+        "0",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert res.returncode == 0, res.stderr
     assert "6 pairs from 2 images" in res.stdout
@@ -61,14 +72,22 @@ def test_synthesize_cli_writes_a_reproducible_paired_dataset(tmp_path: Path) -> 
     for r in records:  # the recorded parameters regenerate every lq (up to 8-bit rounding)
         regen = apply_params(read_image(out / r["gt"]), r["params"])
         assert np.abs(regen - read_image(out / r["lq"])).max() <= 0.5 / 255 + 1e-6
-    ds = build_dataset({"type": "PairedImageDataset", "dataroot_lq": str(out / "lq"), "dataroot_gt": str(out / "gt")},
-                       "o.yml: datasets.val")
+    ds = build_dataset(
+        {"type": "PairedImageDataset", "dataroot_lq": str(out / "lq"), "dataroot_gt": str(out / "gt")},
+        "o.yml: datasets.val",
+    )
     assert len(ds) == 6
     first = tree_digest(out)
     main = script("synthesize").main
-    assert main(["--input", str(src), "--output", str(out), "--types", "rain,fog,noise+jpeg", "--seed", "0"]) == 2  # no overwrite
-    assert main(["--input", str(src), "--output", str(out), "--types", "rain,fog,noise+jpeg", "--seed", "0",
-                 "--overwrite"]) == 0
+    assert (
+        main(["--input", str(src), "--output", str(out), "--types", "rain,fog,noise+jpeg", "--seed", "0"]) == 2
+    )  # no overwrite
+    assert (
+        main(
+            ["--input", str(src), "--output", str(out), "--types", "rain,fog,noise+jpeg", "--seed", "0", "--overwrite"]
+        )
+        == 0
+    )
     assert tree_digest(out) == first
     assert main(["--input", str(src), "--output", str(tmp_path / "o2"), "--types", "smog"]) == 2
 
@@ -90,8 +109,10 @@ def test_make_demo_data_small(tmp_path: Path, capsys) -> None:
         s = ds[0]
         assert min(s["gt"].shape[1:]) == 32
         assert all(Path(ds[i]["gt_path"]).stem.split("_s")[0] in splits[split] for i in range(len(ds)))
-    train = build_dataset({"type": "SyntheticDegradationDataset", "dataroot_gt": str(a / "train" / "clean"),
-                           "gt_size": 32}, "o.yml: datasets.train")
+    train = build_dataset(
+        {"type": "SyntheticDegradationDataset", "dataroot_gt": str(a / "train" / "clean"), "gt_size": 32},
+        "o.yml: datasets.train",
+    )
     assert len(train) == len(splits["train"]) * 7
     assert main(["--output", str(a), *args]) == 2  # refuses to overwrite without --overwrite
     assert main(["--output", str(a), "--overwrite", *args]) == 0
@@ -109,12 +130,25 @@ def test_check_dataset_reports_broken_and_passes_good(tmp_path: Path, capsys) ->
             (bad_root / side / f.name).write_bytes(f.read_bytes())
     (bad_root / "lq" / "orphan.png").write_bytes((good / "c0.png").read_bytes())
     cv2.imwrite(str(bad_root / "gt" / "c1.png"), np.zeros((10, 10, 3), np.uint8))
-    opt = {"name": "t", "model_type": "DPMambaIRModel", "datasets": {
-        "train": {"type": "SyntheticDegradationDataset", "dataroot_gt": str(good), "gt_size": 16},
-        "val": {"type": "PairedImageDataset", "dataroot_lq": str(tmp_path / "good" / "lq"),
-                "dataroot_gt": str(tmp_path / "good" / "gt"), "task": "noise"},
-        "val_2": {"type": "PairedImageDataset", "dataroot_lq": str(bad_root / "lq"), "dataroot_gt": str(bad_root / "gt")},
-        "val_3": {"type": "MixedDegradationDataset", "dataroot": str(tmp_path / "nowhere")}}}
+    opt = {
+        "name": "t",
+        "model_type": "DPMambaIRModel",
+        "datasets": {
+            "train": {"type": "SyntheticDegradationDataset", "dataroot_gt": str(good), "gt_size": 16},
+            "val": {
+                "type": "PairedImageDataset",
+                "dataroot_lq": str(tmp_path / "good" / "lq"),
+                "dataroot_gt": str(tmp_path / "good" / "gt"),
+                "task": "noise",
+            },
+            "val_2": {
+                "type": "PairedImageDataset",
+                "dataroot_lq": str(bad_root / "lq"),
+                "dataroot_gt": str(bad_root / "gt"),
+            },
+            "val_3": {"type": "MixedDegradationDataset", "dataroot": str(tmp_path / "nowhere")},
+        },
+    }
     path = tmp_path / "o.yml"
     path.write_text(yaml.safe_dump(opt))
     main = script("check_dataset").main
@@ -140,8 +174,21 @@ def test_check_dataset_lists_every_problem(tmp_path: Path, capsys) -> None:
     cv2.imwrite(str(tmp_path / "lq" / "c1.png"), np.zeros((10, 10, 3), np.uint8))
     (tmp_path / "lq" / "c2.png").rename(tmp_path / "lq" / "zz.png")
     path = tmp_path / "o.yml"
-    path.write_text(yaml.safe_dump({"name": "t", "model_type": "M", "datasets": {"test_1": {
-        "type": "PairedImageDataset", "dataroot_lq": str(tmp_path / "lq"), "dataroot_gt": str(tmp_path / "gt")}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "model_type": "M",
+                "datasets": {
+                    "test_1": {
+                        "type": "PairedImageDataset",
+                        "dataroot_lq": str(tmp_path / "lq"),
+                        "dataroot_gt": str(tmp_path / "gt"),
+                    }
+                },
+            }
+        )
+    )
     assert script("check_dataset").main(["-opt", str(path), "--quick"]) == 1
     out = capsys.readouterr().out
     assert "zz.png" in out and "c2.png" in out
@@ -156,11 +203,25 @@ def test_prepare_gopro(tmp_path: Path) -> None:
     assert main(["--root", str(root), "--splits", "test", "--flat"]) == 0
     meta = root / "meta_info_test.txt"
     assert meta.read_text().splitlines()[0] == "GOPR0001_11_00/blur/c0.png GOPR0001_11_00/sharp/c0.png"
-    ds = build_dataset({"type": "PairedImageDataset", "dataroot_lq": str(root / "test"), "dataroot_gt": str(root / "test"),
-                        "meta_info_file": str(meta), "task": "blur"}, "o.yml: datasets.test_1")
+    ds = build_dataset(
+        {
+            "type": "PairedImageDataset",
+            "dataroot_lq": str(root / "test"),
+            "dataroot_gt": str(root / "test"),
+            "meta_info_file": str(meta),
+            "task": "blur",
+        },
+        "o.yml: datasets.test_1",
+    )
     assert len(ds) == 4
-    flat = build_dataset({"type": "PairedImageDataset", "dataroot_lq": str(root / "test_flat" / "input"),
-                          "dataroot_gt": str(root / "test_flat" / "target")}, "o.yml: datasets.test_1")
+    flat = build_dataset(
+        {
+            "type": "PairedImageDataset",
+            "dataroot_lq": str(root / "test_flat" / "input"),
+            "dataroot_gt": str(root / "test_flat" / "target"),
+        },
+        "o.yml: datasets.test_1",
+    )
     assert len(flat) == 4 and flat.pairs[0].key == "GOPR0001_11_00_c0"
     (root / "test" / "GOPR0002_11_00" / "sharp" / "c1.png").unlink()
     assert main(["--root", str(root), "--splits", "test"]) == 2
@@ -169,10 +230,28 @@ def test_prepare_gopro(tmp_path: Path) -> None:
 def test_bench_data_runs(tmp_path: Path, capsys) -> None:
     src = clean_images(tmp_path / "clean", n=2)
     path = tmp_path / "o.yml"
-    path.write_text(yaml.safe_dump({"name": "t", "model_type": "M", "datasets": {"train": {
-        "type": "SyntheticDegradationDataset", "dataroot_gt": str(src), "gt_size": 24, "batch_size_per_gpu": 2,
-        "num_worker_per_gpu": 0}}}))
-    assert script("bench_data").main(["-opt", str(path), "--patch", "24", "--samples", "2", "--workers", "1",
-                                      "--batches", "2", "--no-step"]) == 0
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "model_type": "M",
+                "datasets": {
+                    "train": {
+                        "type": "SyntheticDegradationDataset",
+                        "dataroot_gt": str(src),
+                        "gt_size": 24,
+                        "batch_size_per_gpu": 2,
+                        "num_worker_per_gpu": 0,
+                    }
+                },
+            }
+        )
+    )
+    assert (
+        script("bench_data").main(
+            ["-opt", str(path), "--patch", "24", "--samples", "2", "--workers", "1", "--batches", "2", "--no-step"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert all(t in out for t in TASKS) and "samples/s/worker" in out and "DataLoader, 1 workers" in out

@@ -1,4 +1,5 @@
 """SyntheticDegradationDataset: fixed validation sets, seeded training samples, labels, parameters."""
+
 from __future__ import annotations
 
 import json
@@ -85,9 +86,13 @@ def test_repeat_weights_the_tasks_of_a_training_epoch(tmp_path: Path) -> None:
     assert counts == {"lowlight": 4, "snow": 4, "rain": 4, "fog": 4, "jpeg": 8, "noise": 2, "blur": 12}
     assert len(ds) == 38 and ds.task_counts() == counts
     # each task still cycles through every image
-    assert {Path(ds[i]["gt_path"]).name for i in range(len(ds)) if ds[i]["task_name"] == "noise"} == {"img0.png", "img1.png"}
-    assert Counter(Path(ds[i]["gt_path"]).name for i in range(len(ds)) if ds[i]["task_name"] == "blur") == \
-        {f"img{k}.png": 3 for k in range(4)}
+    assert {Path(ds[i]["gt_path"]).name for i in range(len(ds)) if ds[i]["task_name"] == "noise"} == {
+        "img0.png",
+        "img1.png",
+    }
+    assert Counter(Path(ds[i]["gt_path"]).name for i in range(len(ds)) if ds[i]["task_name"] == "blur") == {
+        f"img{k}.png": 3 for k in range(4)
+    }
     assert len(synthetic(root, "train", repeat={"rain": 0.01})) == 4 * 6 + 1  # at least one slot per task
     assert len(synthetic(root, "val", severities=[0.5], repeat={"rain": 3})) == 4 * 7  # training only
     with pytest.raises(DatasetError, match="'repeat' names task 'snow'"):
@@ -100,8 +105,13 @@ def test_repeat_weights_the_tasks_of_a_training_epoch(tmp_path: Path) -> None:
 
 def test_compound_and_options(tmp_path: Path) -> None:
     root = clean_folder(tmp_path / "clean", n=1)
-    ds = synthetic(root, "val", degradations=["rain+fog", "noise"], severities=[0.5],
-                   degradation_opts={"noise": {"sigma": [0.5, 0.5]}})
+    ds = synthetic(
+        root,
+        "val",
+        degradations=["rain+fog", "noise"],
+        severities=[0.5],
+        degradation_opts={"noise": {"sigma": [0.5, 0.5]}},
+    )
     s0, s1 = ds[0], ds[1]
     assert s0["degradation"] == "fog+rain" and s0["task_name"] == "rain"  # label: the first part as written
     assert [p["type"] for p in json.loads(s0["params"])] == ["fog", "rain"]
@@ -143,11 +153,13 @@ def test_degrade_size_degrades_a_region_then_crops_on_the_jpeg_grid(tmp_path: Pa
         assert region.shape[:2] == (56, 56)  # the larger region was degraded, not the crop
         gt, lq = (s[k].numpy().transpose(1, 2, 0) for k in ("gt", "lq"))
         assert gt.shape == lq.shape == (24, 24, 3)
-        hits = [(y, x) for y in range(0, 33) for x in range(0, 33) if np.array_equal(region[y:y + 24, x:x + 24], gt)]
+        hits = [
+            (y, x) for y in range(0, 33) for x in range(0, 33) if np.array_equal(region[y : y + 24, x : x + 24], gt)
+        ]
         assert hits, "gt is not a crop of the degraded region"
         y, x = hits[0]
         assert y % 8 == 0 and x % 8 == 0  # JPEG blocks stay aligned as in a whole test image
-        assert np.allclose(degraded[y:y + 24, x:x + 24], lq, atol=1e-6)  # lq: the same crop of the degraded region
+        assert np.allclose(degraded[y : y + 24, x : x + 24], lq, atol=1e-6)  # lq: the same crop of the degraded region
         offsets.add((y, x))
     assert len(offsets) > 1
     small = synthetic(root, "train", gt_size=24, degrade_size=16)  # never below the crop: the crop is degraded

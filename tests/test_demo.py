@@ -1,13 +1,12 @@
 """`make demo`'s pipeline (scripts/demo.py) at test size: data → stage 1 → stage 2 → test → table and figure."""
+
 from __future__ import annotations
 
 import json
 
 import cv2
 import pytest
-
 from conftest import load_script
-
 
 
 def load_demo():
@@ -51,8 +50,12 @@ def test_smoke_pipeline_end_to_end(tmp_path, monkeypatch, capsys):
 
 def test_stage2_iters_option():
     demo = load_demo()
-    assert demo.iteration_overrides(2700) == ["train:total_iter=2700", "train:scheduler:T_max=2700",
-                                              "val:val_freq=900", "logger:save_checkpoint_freq=900"]
+    assert demo.iteration_overrides(2700) == [
+        "train:total_iter=2700",
+        "train:scheduler:T_max=2700",
+        "val:val_freq=900",
+        "logger:save_checkpoint_freq=900",
+    ]
     assert demo.parse_args([]).stage2_iters is None
     with pytest.raises(SystemExit):
         demo.parse_args(["--stage2-iters", "0"])

@@ -12,6 +12,7 @@
 
 Pure text and AST work plus option parsing: a few seconds, no training.
 """
+
 from __future__ import annotations
 
 import ast
@@ -100,8 +101,13 @@ def _reader_parameters(fn: ast.FunctionDef) -> Tuple[List[str], Set[str]]:
     names = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
     used: Set[str] = set()
     for node in ast.walk(fn):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "pop", "setdefault")
-                and node.args and isinstance(node.args[0], ast.Name)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("get", "pop", "setdefault")
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+        ):
             used.add(node.args[0].id)
         elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Name):
             used.add(node.slice.id)
@@ -129,7 +135,11 @@ def package_key_accesses() -> Tuple[Set[str], List[re.Pattern]]:
     constants: Dict[str, str] = {}
     for tree in trees:
         for stmt in tree.body:
-            if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
+            if (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Constant)
+                and isinstance(stmt.value.value, str)
+            ):
                 constants.update({t.id: stmt.value.value for t in stmt.targets if isinstance(t, ast.Name)})
     keys: Set[str] = set()
     patterns: List[re.Pattern] = []
@@ -147,7 +157,9 @@ def package_key_accesses() -> Tuple[Set[str], List[re.Pattern]]:
                 add(node.slice)
             elif isinstance(node, ast.Compare) and any(isinstance(o, (ast.In, ast.NotIn)) for o in node.ops):
                 add(node.left)
-            elif isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, (ast.Tuple, ast.List, ast.Set)):
+            elif isinstance(node, (ast.For, ast.comprehension)) and isinstance(
+                node.iter, (ast.Tuple, ast.List, ast.Set)
+            ):
                 for elt in node.iter.elts:
                     add(elt)
             if not isinstance(node, ast.Call):
@@ -155,8 +167,11 @@ def package_key_accesses() -> Tuple[Set[str], List[re.Pattern]]:
             attr = node.func.attr if isinstance(node.func, ast.Attribute) else None
             if attr in ("get", "pop", "setdefault") and node.args:
                 add(node.args[0])
-            elif attr in ("endswith", "startswith") and node.args and (
-                    isinstance(node.args[0], ast.Constant) or getattr(node.args[0], "id", None) in constants):
+            elif (
+                attr in ("endswith", "startswith")
+                and node.args
+                and (isinstance(node.args[0], ast.Constant) or getattr(node.args[0], "id", None) in constants)
+            ):
                 arg0 = node.args[0]
                 text = re.escape(str(arg0.value if isinstance(arg0, ast.Constant) else constants[arg0.id]))
                 patterns.append(re.compile(f"^.*{text}$" if attr == "endswith" else f"^{text}.*$"))
@@ -179,8 +194,7 @@ def registered_arguments() -> Set[str]:
     import dpmambair.losses  # noqa: F401
     import dpmambair.metrics  # noqa: F401
     import dpmambair.models  # noqa: F401
-    from dpmambair.utils.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY,
-                                          MODEL_REGISTRY)
+    from dpmambair.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
     names: Set[str] = set()
     for registry in (ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY):
@@ -215,14 +229,37 @@ def script_defines_flag(script: Path, flag: str) -> bool:
 # ---- (a) docs/options.md ------------------------------------------------------------------------------
 def test_options_doc_is_parsed_and_covers_the_sections():
     keys = documented_keys(include_not_read=True)
-    assert len(keys) >= 100, f"docs/options.md: only {len(keys)} keys parsed; is the table format `| \\`key\\` | default | meaning |`?"
+    assert len(keys) >= 100, (
+        f"docs/options.md: only {len(keys)} keys parsed; is the table format `| \\`key\\` | default | meaning |`?"
+    )
     sections = {s for s, _, _, _ in options_doc_rows()}
     for needed in ("Top level", "datasets", "path", "train", "val", "logger", "dist_params"):
         assert needed in sections, f"docs/options.md lacks a '## {needed}' section with key tables"
     assert any(s.startswith("network_g") for s in sections) and any(s.startswith("network_de") for s in sections)
-    for key in ("score_input", "suffix", "progress_bar", "tile", "tile_overlap", "self_ensemble", "ema_decay", "use_amp",
-                "use_grad_clip", "grad_clip_norm", "warmup_iter", "mini_batch_sizes", "iters", "gt_sizes", "optim_g",
-                "scheduler", "pixel_opt", "backend", "prompt_C", "heb", "pretext", "pretrain_network_de"):
+    for key in (
+        "score_input",
+        "suffix",
+        "progress_bar",
+        "tile",
+        "tile_overlap",
+        "self_ensemble",
+        "ema_decay",
+        "use_amp",
+        "use_grad_clip",
+        "grad_clip_norm",
+        "warmup_iter",
+        "mini_batch_sizes",
+        "iters",
+        "gt_sizes",
+        "optim_g",
+        "scheduler",
+        "pixel_opt",
+        "backend",
+        "prompt_C",
+        "heb",
+        "pretext",
+        "pretrain_network_de",
+    ):
         assert key in keys, f"docs/options.md does not document '{key}'"
 
 
@@ -232,16 +269,25 @@ def test_every_documented_key_is_read_by_the_code():
     keys, patterns = package_key_accesses()
     arguments = registered_arguments()
     # train.optim_g's keys other than `type` go to the torch optimizer as keyword arguments
-    optimizer_args = {k for cls in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD) for k in inspect.signature(cls).parameters}
+    optimizer_args = {
+        k for cls in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD) for k in inspect.signature(cls).parameters
+    }
     unread = {}
     for section, subsection, key, _ in options_doc_rows():
-        if NOT_READ_HEADING in section.lower() or key in keys or key in arguments or any(p.match(key) for p in patterns):
+        if (
+            NOT_READ_HEADING in section.lower()
+            or key in keys
+            or key in arguments
+            or any(p.match(key) for p in patterns)
+        ):
             continue
         if "optim_g" in subsection and key in optimizer_args:
             continue
         unread.setdefault(key, []).append(f"{section} / {subsection}".strip(" /"))
-    assert not unread, ("docs/options.md documents keys that no code reads (no .get/[...]/in access in dpmambair/, "
-                        f"nor an argument of a registered class): {unread}")
+    assert not unread, (
+        "docs/options.md documents keys that no code reads (no .get/[...]/in access in dpmambair/, "
+        f"nor an argument of a registered class): {unread}"
+    )
 
 
 def test_key_access_finder_ignores_mere_mentions(tmp_path, monkeypatch):
@@ -252,12 +298,13 @@ def test_key_access_finder_ignores_mere_mentions(tmp_path, monkeypatch):
     pkg.mkdir()
     (pkg / "m.py").write_text(
         'KNOWN = {"listed_only"}\n'
-        'def get_bool(opt, key, default):\n    return bool(opt.get(key, default))\n'
-        'def f(opt):\n'
+        "def get_bool(opt, key, default):\n    return bool(opt.get(key, default))\n"
+        "def f(opt):\n"
         '    print("mentioned_only")\n'
         '    a = opt.get("by_get"), opt["by_index"], "by_in" in opt, get_bool(opt, "by_helper", False)\n'
         '    for k in ("by_loop",):\n        a += (opt[k],)\n'
-        '    return a, opt.get(f"pre_{k}"), [k for k in opt if k.endswith("_opt")]\n')
+        '    return a, opt.get(f"pre_{k}"), [k for k in opt if k.endswith("_opt")]\n'
+    )
     monkeypatch.setattr(test_docs, "PACKAGE", pkg)
     keys, patterns = package_key_accesses()
     assert {"by_get", "by_index", "by_in", "by_helper", "by_loop"} <= keys
@@ -271,9 +318,15 @@ def test_keys_listed_as_not_read_are_really_not_read():
     read_by_option_code = set()
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
-        read_by_option_code.update(k for k in rows if re.search(r"\.get\(\s*['\"]" + re.escape(k) + r"['\"]", text)
-                                   or re.search(r"\[\s*['\"]" + re.escape(k) + r"['\"]\s*\]", text))
-    assert not read_by_option_code, f"docs/options.md says these are not read, but the code reads them: {read_by_option_code}"
+        read_by_option_code.update(
+            k
+            for k in rows
+            if re.search(r"\.get\(\s*['\"]" + re.escape(k) + r"['\"]", text)
+            or re.search(r"\[\s*['\"]" + re.escape(k) + r"['\"]\s*\]", text)
+        )
+    assert not read_by_option_code, (
+        f"docs/options.md says these are not read, but the code reads them: {read_by_option_code}"
+    )
 
 
 def _yaml_default(cell: str):
@@ -281,8 +334,10 @@ def _yaml_default(cell: str):
     return yaml.safe_load(m.group(1)) if m else inspect.Parameter.empty
 
 
-@pytest.mark.parametrize("section, cls_name", [("network_g", "DPMambaIR"), ("network_de", "DegradationExtractor"),
-                                               ("network_r", "DegradationReconstructor")])
+@pytest.mark.parametrize(
+    "section, cls_name",
+    [("network_g", "DPMambaIR"), ("network_de", "DegradationExtractor"), ("network_r", "DegradationReconstructor")],
+)
 def test_documented_network_defaults_match_the_constructors(section, cls_name):
     from dpmambair.archs import ARCH_REGISTRY
 
@@ -299,11 +354,15 @@ def test_documented_network_defaults_match_the_constructors(section, cls_name):
         if documented is inspect.Parameter.empty or (section == "network_r" and key == "embed_dim"):
             continue  # prose default (e.g. 'network_de.embed_dim', which the model fills in)
         actual = list(actual) if isinstance(actual, tuple) else actual
-        assert documented == actual, f"docs/options.md: {section}.{key} default {documented!r}, but {cls_name} has {actual!r}"
+        assert documented == actual, (
+            f"docs/options.md: {section}.{key} default {documented!r}, but {cls_name} has {actual!r}"
+        )
         checked += 1
     assert checked >= 3
     undocumented = set(params) - {k for k, _ in rows}
-    assert not undocumented, f"docs/options.md: {cls_name} arguments missing from the {section} table: {sorted(undocumented)}"
+    assert not undocumented, (
+        f"docs/options.md: {cls_name} arguments missing from the {section} table: {sorted(undocumented)}"
+    )
 
 
 def _option_keys(node, path: Tuple[str, ...] = ()) -> Iterator[Tuple[str, str]]:
@@ -326,9 +385,18 @@ def _option_keys(node, path: Tuple[str, ...] = ()) -> Iterator[Tuple[str, str]]:
 
 
 def test_option_key_walker():
-    data = {"name": "x", "datasets": {"train": {"type": "T", "datasets": [{"task": "rain", "repeat": 2}],
-                                                "repeat": {"rain": 2}, "filename_tmpl": {"lq": "a{}"}}},
-            "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 0}}}}
+    data = {
+        "name": "x",
+        "datasets": {
+            "train": {
+                "type": "T",
+                "datasets": [{"task": "rain", "repeat": 2}],
+                "repeat": {"rain": 2},
+                "filename_tmpl": {"lq": "a{}"},
+            }
+        },
+        "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 0}}},
+    }
     keys = {k for k, _ in _option_keys(data)}
     assert keys == {"name", "datasets", "type", "task", "repeat", "filename_tmpl", "val", "metrics", "crop_border"}
 
@@ -421,9 +489,11 @@ def test_full_scale_stage1_file_trains_the_extractor_allinone_loads():
     assert opt["network_de"] == stage2["network_de"], "stage 2 must build the extractor stage 1 trains"
     parts = Path(stage2["path"]["pretrain_network_de"]).parts
     assert parts[:2] == ("experiments", opt["name"]), (
-        f"allinone.yml loads {stage2['path']['pretrain_network_de']}, but stage 1's name is {opt['name']}")
-    assert any(t[:2] == ["python", "train.py"] and "options/stage1_extractor.yml" in t for t in _readme_commands()), \
+        f"allinone.yml loads {stage2['path']['pretrain_network_de']}, but stage 1's name is {opt['name']}"
+    )
+    assert any(t[:2] == ["python", "train.py"] and "options/stage1_extractor.yml" in t for t in _readme_commands()), (
         "README.md: no command trains options/stage1_extractor.yml"
+    )
 
 
 # ---- (c) Quick start -------------------------------------------------------------------------------------
@@ -431,7 +501,9 @@ def test_quick_start_is_exactly_make_demo_and_make_test():
     blocks = [body for _, body, heading in code_blocks(README.read_text()) if heading.lower() == "quick start"]
     assert blocks, "README.md has no code block under '## Quick start'"
     lines = [ln.strip() for ln in blocks[0].splitlines() if ln.strip()]
-    assert lines == ["make demo", "make test"], f"Quick start block must be exactly `make demo` and `make test`, got {lines}"
+    assert lines == ["make demo", "make test"], (
+        f"Quick start block must be exactly `make demo` and `make test`, got {lines}"
+    )
 
 
 def test_only_the_demo_numbers_placeholder_is_left():
@@ -457,11 +529,28 @@ def test_relative_links_in_the_docs_exist():
 ARCH_DOC = ROOT / "docs" / "architecture.md"
 PAPER_TABLE = "The paper says / this code does / why"
 # every choice issue 21 asked to be written down; a row that disappears fails the test
-REQUIRED_CHOICES = ("Gradient clipping", "Progressive schedule", "Stage-1 length and learning rate", "LPIPS backbone",
-                    "Reconstructor R", "α_Δ, α_B, α_C", "Shapes of M_*", "HEB placement and α", "Feed-forward network",
-                    "Extractor scales", "Extractor edge branch", "Frequency loss", "Table 4 concat / attention",
-                    "Table 5 dual-sequence scan", "Table 4 \"OneRestore\\*\" extractor")
-NETWORK_TYPES = {"network_g": "DPMambaIR", "network_de": "DegradationExtractor", "network_r": "DegradationReconstructor"}
+REQUIRED_CHOICES = (
+    "Gradient clipping",
+    "Progressive schedule",
+    "Stage-1 length and learning rate",
+    "LPIPS backbone",
+    "Reconstructor R",
+    "α_Δ, α_B, α_C",
+    "Shapes of M_*",
+    "HEB placement and α",
+    "Feed-forward network",
+    "Extractor scales",
+    "Extractor edge branch",
+    "Frequency loss",
+    "Table 4 concat / attention",
+    "Table 5 dual-sequence scan",
+    'Table 4 "OneRestore\\*" extractor',
+)
+NETWORK_TYPES = {
+    "network_g": "DPMambaIR",
+    "network_de": "DegradationExtractor",
+    "network_r": "DegradationReconstructor",
+}
 
 
 def github_slug(heading: str) -> str:
@@ -507,12 +596,16 @@ def test_every_option_the_paper_choices_table_names_exists():
         for key in keys:
             section, leaf = key.split(".")[0], key.split(".")[-1]
             where = documented.get(leaf, [])
-            assert any(section in w for w in where), f"'{choice}': {key} is not documented under '{section}' in docs/options.md"
+            assert any(section in w for w in where), (
+                f"'{choice}': {key} is not documented under '{section}' in docs/options.md"
+            )
             if section in NETWORK_TYPES:
                 params = inspect.signature(ARCH_REGISTRY.get(NETWORK_TYPES[section])).parameters
                 assert leaf in params, f"'{choice}': {key} is not an argument of {NETWORK_TYPES[section]}"
             else:
-                assert leaf in read or any(p.match(leaf) for p in patterns), f"'{choice}': {key} is read nowhere in dpmambair/"
+                assert leaf in read or any(p.match(leaf) for p in patterns), (
+                    f"'{choice}': {key} is read nowhere in dpmambair/"
+                )
             named += 1
     assert named >= 25
 
@@ -520,8 +613,14 @@ def test_every_option_the_paper_choices_table_names_exists():
 def test_option_files_point_at_the_paper_choices_table():
     anchor = "docs/architecture.md#" + github_slug(PAPER_TABLE)
     assert github_slug("The paper says / this code does / why") == "the-paper-says--this-code-does--why"
-    for name in ("allinone.yml", "stage1_extractor.yml", "ablation/table4_concat.yml", "ablation/table4_attention.yml",
-                 "ablation/table5_bidirectional.yml", "ablation/table5_bidirectional_branch.yml"):
+    for name in (
+        "allinone.yml",
+        "stage1_extractor.yml",
+        "ablation/table4_concat.yml",
+        "ablation/table4_attention.yml",
+        "ablation/table5_bidirectional.yml",
+        "ablation/table5_bidirectional_branch.yml",
+    ):
         text = (ROOT / "options" / name).read_text()
         assert anchor in text or PAPER_TABLE in text, f"options/{name} does not point at {anchor}"
     assert f"(#{github_slug(PAPER_TABLE)})" in ARCH_DOC.read_text()  # the in-page links resolve to the heading

@@ -1,10 +1,10 @@
 """scripts/gpu_check.py: the parts that run without a GPU (the whole `--dry-run` takes about a minute and is
 run by hand; these check its sections in-process)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import load_script
 
 
@@ -45,4 +45,6 @@ def test_a_failing_section_is_recorded_and_does_not_stop_the_others(gpu_check, c
 def test_without_a_gpu_the_full_check_asks_for_dry_run(gpu_check, capsys):
     assert gpu_check.main(["--out", "unused.json"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.splitlines() == ["gpu_check.py: no CUDA device is visible to PyTorch; on a CPU machine run it with --dry-run"]
+    assert err.splitlines() == [
+        "gpu_check.py: no CUDA device is visible to PyTorch; on a CPU machine run it with --dry-run"
+    ]

@@ -1,18 +1,23 @@
 """The paper's GPU configurations train with bf16 autocast, TF32 and cudnn.benchmark, each switchable."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import ROOT
-from dpmambair.utils.options import OptionError, parse_options
 from train_helpers import tiny_options, write_options
 
-GPU_FILES = ["options/allinone.yml", "options/allinone_synthetic.yml", "options/stage1_extractor.yml",
-             *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "options" / "single").glob("*.yml")),
-             *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "options" / "ablation").glob("*.yml"))]
+from dpmambair.utils.options import OptionError, parse_options
+
+GPU_FILES = [
+    "options/allinone.yml",
+    "options/allinone_synthetic.yml",
+    "options/stage1_extractor.yml",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "options" / "single").glob("*.yml")),
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "options" / "ablation").glob("*.yml")),
+]
 
 
 @pytest.mark.parametrize("path", GPU_FILES)
@@ -58,10 +63,16 @@ def test_leaving_the_keys_out_keeps_pytorchs_defaults(restore_backends):
     assert torch.backends.cuda.matmul.allow_tf32 is False and torch.backends.cudnn.benchmark is True
 
 
-@pytest.mark.parametrize("opt,match", [
-    ({"tf32": "yes"}, "run.yml: tf32 must be true, false or null, got 'yes'"),
-    ({"cudnn_benchmark": True, "deterministic": True}, "cudnn_benchmark: true and deterministic: true exclude each other"),
-])
+@pytest.mark.parametrize(
+    "opt,match",
+    [
+        ({"tf32": "yes"}, "run.yml: tf32 must be true, false or null, got 'yes'"),
+        (
+            {"cudnn_benchmark": True, "deterministic": True},
+            "cudnn_benchmark: true and deterministic: true exclude each other",
+        ),
+    ],
+)
 def test_bad_cuda_math_options_are_one_line_errors(restore_backends, opt, match):
     from dpmambair.utils.cuda_math import apply_cuda_math
 

@@ -4,6 +4,7 @@ An NCCL process group reduces only CUDA tensors, so every tensor handed to a col
 model's device. A fake NCCL `all_reduce` enforces that here: the model's device is CUDA where one exists,
 else the meta device (a device that is not the CPU, which is what the CPU-only Gloo test cannot tell apart).
 """
+
 from __future__ import annotations
 
 from typing import List
@@ -34,8 +35,10 @@ def fake_nccl(monkeypatch) -> List[torch.device]:
 
     def all_reduce(tensor, op=None, group=None, async_op=False):
         if tensor.device != MODEL_DEVICE:
-            raise RuntimeError(f"fake NCCL: all_reduce got a tensor on {tensor.device}, but the model is on "
-                               f"{MODEL_DEVICE} (NCCL reduces only CUDA tensors)")
+            raise RuntimeError(
+                f"fake NCCL: all_reduce got a tensor on {tensor.device}, but the model is on "
+                f"{MODEL_DEVICE} (NCCL reduces only CUDA tensors)"
+            )
         seen.append(tensor.device)
         if tensor.device.type == "meta":
             raise ReachedCollective
@@ -73,22 +76,34 @@ def _validate(model) -> None:
 
 
 def test_stage2_validation_reduces_its_totals_on_the_model_device(fake_nccl):
-    model = _stub(DPMambaIRModel, opt={"val": {"metrics": {"psnr": {"type": "calculate_psnr"}}}},
-                  predict=lambda data: (data["lq"], data["gt"]))
+    model = _stub(
+        DPMambaIRModel,
+        opt={"val": {"metrics": {"psnr": {"type": "calculate_psnr"}}}},
+        predict=lambda data: (data["lq"], data["gt"]),
+    )
     _validate(model)
     assert fake_nccl == [MODEL_DEVICE]
 
 
 def test_stage1_validation_reduces_its_totals_on_the_model_device(fake_nccl):
-    model = _stub(ExtractorPretrainModel, opt={"network_de": {"embed_dim": 4}, "val": {}}, pretext="reconstruction",
-                  predict=lambda data: (data["lq"], data["lq"]))
+    model = _stub(
+        ExtractorPretrainModel,
+        opt={"network_de": {"embed_dim": 4}, "val": {}},
+        pretext="reconstruction",
+        predict=lambda data: (data["lq"], data["lq"]),
+    )
     _validate(model)
     assert fake_nccl == [MODEL_DEVICE]
 
 
 def test_stage1_prototypes_are_reduced_on_the_model_device(fake_nccl):
-    model = _stub(ExtractorPretrainModel, opt={"network_de": {"embed_dim": 4}}, prototypes=None,
-                  _emb_sum={"noise": torch.ones(4)}, _emb_count={"noise": 1})
+    model = _stub(
+        ExtractorPretrainModel,
+        opt={"network_de": {"embed_dim": 4}},
+        prototypes=None,
+        _emb_sum={"noise": torch.ones(4)},
+        _emb_count={"noise": 1},
+    )
     try:
         model._update_prototypes()
     except ReachedCollective:

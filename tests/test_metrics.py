@@ -1,4 +1,5 @@
 """PSNR/SSIM follow BasicSR's conventions and agree with scikit-image's reference implementations."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ TOL = 1e-9
 
 def sk_ssim(a: np.ndarray, b: np.ndarray, channel_axis: int | None = None) -> float:
     """skimage's SSIM with the Wang et al. / BasicSR settings."""
-    return structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                 data_range=255, channel_axis=channel_axis)
+    return structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=channel_axis
+    )
 
 
 def noisy(img: np.ndarray, sigma: float, seed: int) -> np.ndarray:
@@ -54,28 +56,41 @@ def test_grayscale_float_and_chw_inputs(rgb_pair) -> None:
     assert calculate_ssim(gray, deg) == pytest.approx(sk_ssim(gray, deg), abs=TOL)
     # float images in [0, 255] give the same values as uint8; CHW equals HWC
     clean, deg3 = rgb_pair
-    assert calculate_ssim(clean.astype(np.float32), deg3.astype(np.float64)) == pytest.approx(calculate_ssim(clean, deg3), abs=TOL)
+    assert calculate_ssim(clean.astype(np.float32), deg3.astype(np.float64)) == pytest.approx(
+        calculate_ssim(clean, deg3), abs=TOL
+    )
     chw = dict(input_order="CHW")
     assert calculate_psnr(clean.transpose(2, 0, 1), deg3.transpose(2, 0, 1), **chw) == calculate_psnr(clean, deg3)
-    assert calculate_ssim(clean.transpose(2, 0, 1), deg3.transpose(2, 0, 1), **chw) == pytest.approx(calculate_ssim(clean, deg3), abs=TOL)
+    assert calculate_ssim(clean.transpose(2, 0, 1), deg3.transpose(2, 0, 1), **chw) == pytest.approx(
+        calculate_ssim(clean, deg3), abs=TOL
+    )
 
 
 def test_y_channel_is_bt601_luma(rgb_pair) -> None:
     clean, deg = rgb_pair
-    y, y_deg = rgb2ycbcr(clean)[..., 0], rgb2ycbcr(deg)[..., 0]  # Y = 16 + 65.481 R + 128.553 G + 24.966 B (R,G,B in [0,1])
+    y, y_deg = (
+        rgb2ycbcr(clean)[..., 0],
+        rgb2ycbcr(deg)[..., 0],
+    )  # Y = 16 + 65.481 R + 128.553 G + 24.966 B (R,G,B in [0,1])
     bgr, deg_bgr = clean[..., ::-1], deg[..., ::-1]
-    assert calculate_psnr(bgr, deg_bgr, test_y_channel=True) == pytest.approx(peak_signal_noise_ratio(y, y_deg, data_range=255), abs=TOL)
+    assert calculate_psnr(bgr, deg_bgr, test_y_channel=True) == pytest.approx(
+        peak_signal_noise_ratio(y, y_deg, data_range=255), abs=TOL
+    )
     assert calculate_ssim(bgr, deg_bgr, test_y_channel=True) == pytest.approx(sk_ssim(y, y_deg), abs=TOL)
     assert calculate_psnr(clean, deg, test_y_channel=True, channel_order="RGB") == pytest.approx(
-        calculate_psnr(bgr, deg_bgr, test_y_channel=True), abs=TOL)
+        calculate_psnr(bgr, deg_bgr, test_y_channel=True), abs=TOL
+    )
 
 
 def test_crop_border_and_identical_images(rgb_pair) -> None:
     clean, deg = rgb_pair
     b = 4
     assert calculate_psnr(clean, deg, crop_border=b) == pytest.approx(
-        peak_signal_noise_ratio(clean[b:-b, b:-b], deg[b:-b, b:-b], data_range=255), abs=TOL)
-    assert calculate_ssim(clean, deg, crop_border=b) == pytest.approx(sk_ssim(clean[b:-b, b:-b], deg[b:-b, b:-b], 2), abs=TOL)
+        peak_signal_noise_ratio(clean[b:-b, b:-b], deg[b:-b, b:-b], data_range=255), abs=TOL
+    )
+    assert calculate_ssim(clean, deg, crop_border=b) == pytest.approx(
+        sk_ssim(clean[b:-b, b:-b], deg[b:-b, b:-b], 2), abs=TOL
+    )
     assert calculate_psnr(clean, clean) == float("inf")
     assert calculate_ssim(clean, clean) == pytest.approx(1.0, abs=1e-12)
 
@@ -103,7 +118,9 @@ def test_calculate_metric_and_clear_errors(rgb_pair) -> None:
     assert calculate_metric({"img": clean, "img2": deg}, opt) == calculate_psnr(clean, deg)
     assert "calculate_ssim" in METRIC_REGISTRY and get_metric("CALCULATE_SSIM") is calculate_ssim
     t = lambda x: torch.from_numpy(x / 255.0).permute(2, 0, 1)[None]  # noqa: E731
-    assert calculate_metric({"img": t(clean), "img2": t(deg)}, {"type": "psnr_torch"}) == pytest.approx(calculate_psnr(clean, deg), abs=1e-6)
+    assert calculate_metric({"img": t(clean), "img2": t(deg)}, {"type": "psnr_torch"}) == pytest.approx(
+        calculate_psnr(clean, deg), abs=1e-6
+    )
 
     src = "options/x.yml: val.metrics.psnr"
     with pytest.raises(ValueError) as err:

@@ -1,4 +1,5 @@
 """MAC counting against hand-computed numbers, and scripts/model_stats.py end to end."""
+
 from __future__ import annotations
 
 import subprocess
@@ -38,11 +39,14 @@ def test_count_macs_of_a_dpssm_layer_reports_the_scan_apart():
     layer = DPSSM(8, d_state=4, embed_dim=32, prompt_hidden=8)
     macs = count_macs(layer, torch.rand(2, 8, 5, 6), torch.randn(2, 32))
     b, length, c, d, n, r, e, h = 2, 30, 8, 16, 4, 1, 32, 8
-    linear = (b * length * 2 * d * c  # in_proj
-              + b * length * (r + 2 * n) * d  # x_proj
-              + b * length * d * r  # dt_proj
-              + b * length * c * d  # out_proj
-              + (b * h * e + b * d * h) + 2 * (b * h * e + b * n * h))  # M_Δ, M_B, M_C
+    linear = (
+        b * length * 2 * d * c  # in_proj
+        + b * length * (r + 2 * n) * d  # x_proj
+        + b * length * d * r  # dt_proj
+        + b * length * c * d  # out_proj
+        + (b * h * e + b * d * h)
+        + 2 * (b * h * e + b * n * h)
+    )  # M_Δ, M_B, M_C
     conv = b * d * length * 9  # depthwise 3×3
     assert macs["linear"] == linear and macs["conv"] == conv
     assert macs["scan"] == 9 * b * length * d * n + b * d * length
@@ -55,8 +59,13 @@ def test_count_params_counts_shared_tensors_once():
 
 
 def _run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "model_stats.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "model_stats.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_model_stats_script_prints_the_lines():
@@ -91,7 +100,9 @@ def test_model_stats_script_prints_the_lines():
     }
     assert macs_g["scan"] >= 0.01e9 and macs_g["total"] > macs_g["scan"], "the size must make every figure visible"
     for label, value in expected.items():
-        assert printed.get(label) == value, f"{label}: printed {printed.get(label)}, the library counts {value}\n{res.stdout}"
+        assert printed.get(label) == value, (
+            f"{label}: printed {printed.get(label)}, the library counts {value}\n{res.stdout}"
+        )
     latency = {k: float(v) for k, v in printed.items() if "CPU latency" in k}
     assert len(latency) == 2 and all(v > 0 for v in latency.values()), res.stdout
 

@@ -1,6 +1,7 @@
 """A new user's mistakes in a training option file: one line on stderr, exit status 2, and the earlier experiment
 of the same name left exactly as it was (no folder created, renamed or written). Options, data and networks are
 all checked before train.py touches `experiments/`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Dict
 import pytest
 import torch
 import yaml
+from train_helpers import tiny_options, write_options
 
 from dpmambair import train as train_mod
 from dpmambair.models.base_model import BaseModel
-from train_helpers import tiny_options, write_options
 
 
 def _tree(root: Path) -> Dict[str, bytes]:
@@ -89,8 +90,9 @@ def test_unknown_validation_metric_stops_at_start_up(tmp_path, capsys):
 
 def test_stage1_with_a_stage2_optimizer_key(tmp_path, capsys):
     opt = tiny_options(tmp_path, "mistake", model_type="ExtractorPretrainModel")
-    _run_and_check(tmp_path, opt, capsys, "train.optim_g: stage 1 has no net_g; its optimizer (net_de and net_r) is "
-                                          "train.optim_de")
+    _run_and_check(
+        tmp_path, opt, capsys, "train.optim_g: stage 1 has no net_g; its optimizer (net_de and net_r) is train.optim_de"
+    )
 
 
 def test_options_resolved_holds_the_default_losses(tmp_path):
@@ -116,7 +118,14 @@ def test_every_entry_point_error_is_one_family():
     from dpmambair.utils.lpips_weights import LPIPSWeightsError
     from dpmambair.utils.options import OptionError
 
-    for cls in (AblationError, DatasetError, UnknownTaskError, RestoreError, CheckpointError, LPIPSWeightsError,
-                OptionError):
+    for cls in (
+        AblationError,
+        DatasetError,
+        UnknownTaskError,
+        RestoreError,
+        CheckpointError,
+        LPIPSWeightsError,
+        OptionError,
+    ):
         assert issubclass(cls, DPMambaIRError), cls
     assert not issubclass(BaseModel, DPMambaIRError)

@@ -3,6 +3,7 @@
 Each case goes through `dpmambair.train.main`, as a user's command would; nothing trains (every check fires
 before the first iteration), so the whole file takes a few seconds.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any, Dict
 
 import pytest
 import yaml
+from train_helpers import tiny_options, write_options
 
 from dpmambair.utils.options import parse_options
-from train_helpers import tiny_options, write_options
 
 
 def train_error(capsys, path: Path, *extra: str) -> str:
@@ -67,8 +68,11 @@ def test_inherit_of_a_missing_parent(tmp_path, base, capsys):
 def test_tilde_cancels_an_inherited_block(tmp_path, base):
     """`key: ~` in a child removes what the parent set (the merge replaces, it does not keep the parent's block)."""
     write_options(base, tmp_path / "parent.yml")
-    child = write(tmp_path, "child.yml", {"inherit": "parent.yml", "network_de": None, "val": {"val_freq": None},
-                                          "train": {"fft_opt": None}})
+    child = write(
+        tmp_path,
+        "child.yml",
+        {"inherit": "parent.yml", "network_de": None, "val": {"val_freq": None}, "train": {"fft_opt": None}},
+    )
     opt = parse_options(child)
     assert opt["network_de"] is None and base["network_de"] is not None
     assert opt["val"]["val_freq"] is None and opt["val"]["metrics"] == base["val"]["metrics"]  # siblings inherited
@@ -82,23 +86,30 @@ def test_tilde_cancels_an_inherited_block(tmp_path, base):
     assert sorted(DPMambaIRModel(opt).losses) == ["mse", "pixel"]
 
 
-@pytest.mark.parametrize("override,needle", [("train:total_iter", "expected key=value, got 'train:total_iter'"),
-                                             ("=3", "expected key=value, got '=3'")])
+@pytest.mark.parametrize(
+    "override,needle",
+    [("train:total_iter", "expected key=value, got 'train:total_iter'"), ("=3", "expected key=value, got '=3'")],
+)
 def test_malformed_force_yml(tmp_path, base, capsys, override, needle):
     err = train_error(capsys, write_options(base, tmp_path / "o.yml"), "--force_yml", override)
     assert "--force_yml" in err and needle in err
 
 
 def test_force_yml_overrides_nested_keys(tmp_path, base):
-    opt = parse_options(write_options(base, tmp_path / "o.yml"), overrides=["train:total_iter=7", "val.val_freq=~",
-                                                                          "network_g:d_state=2"])
+    opt = parse_options(
+        write_options(base, tmp_path / "o.yml"),
+        overrides=["train:total_iter=7", "val.val_freq=~", "network_g:d_state=2"],
+    )
     assert opt["train"]["total_iter"] == 7 and opt["val"]["val_freq"] is None and opt["network_g"]["d_state"] == 2
 
 
-@pytest.mark.parametrize("change,needles", [
-    ({"type": "DPMambaIRR"}, ["network_g", "unknown network type 'DPMambaIRR'"]),
-    ({"dimm": 8}, ["network_g", "unknown key 'dimm' for DPMambaIR"]),
-])
+@pytest.mark.parametrize(
+    "change,needles",
+    [
+        ({"type": "DPMambaIRR"}, ["network_g", "unknown network type 'DPMambaIRR'"]),
+        ({"dimm": 8}, ["network_g", "unknown key 'dimm' for DPMambaIR"]),
+    ],
+)
 def test_unknown_network_type_or_key(tmp_path, base, capsys, change, needles):
     base["network_g"].update(change)
     err = train_error(capsys, write_options(base, tmp_path / "net.yml"))

@@ -1,5 +1,6 @@
 """Embedding analysis: the separability metrics on hand-made embeddings, the labelled degraded crops, and
 scripts/plot_embeddings.py end to end with a tiny random extractor (PNG + JSON, one-line errors)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,20 +11,22 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import load_script  # noqa: E402
 
 from dpmambair.data.degraded_crops import make_degraded_crops, split_photos
 from dpmambair.data.demo import SPLITS
 from dpmambair.data.tasks import TASKS
-from dpmambair.metrics.clustering import (loo_nearest_neighbour_accuracy, nearest_centroid_accuracy,
-                                                 pairwise_distances, silhouette_score)
 from dpmambair.inference.embedding_analysis import check_projection, load_extractor, project_2d
-
-from conftest import load_script  # noqa: E402
+from dpmambair.metrics.clustering import (
+    loo_nearest_neighbour_accuracy,
+    nearest_centroid_accuracy,
+    pairwise_distances,
+    silhouette_score,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DE = {"type": "DegradationExtractor", "version": "normal", "width": 8, "embed_dim": 16}
 SMALL = ["--crops", "1", "--crop-size", "32", "--short-side", "40", "--severities", "0.3", "0.9", "--batch-size", "16"]
-
 
 
 def _script():
@@ -123,8 +126,16 @@ def test_degraded_crops_are_balanced_deterministic_and_held_out():
 def test_script_writes_png_and_json_from_an_option_file(tmp_path, capsys, one_thread):
     weights = _tiny_extractor(tmp_path / "net_de_latest.pth")
     opt = tmp_path / "stage2.yml"
-    opt.write_text(yaml.safe_dump({"name": "tiny", "model_type": "DPMambaIRModel", "network_de": TINY_DE,
-                                   "path": {"pretrain_network_de": str(weights)}}))
+    opt.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "model_type": "DPMambaIRModel",
+                "network_de": TINY_DE,
+                "path": {"pretrain_network_de": str(weights)},
+            }
+        )
+    )
     out = tmp_path / "plots" / "emb.png"
     assert _script().main(["-opt", str(opt), "--output", str(out), "--seed", "3", *SMALL]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
@@ -145,8 +156,9 @@ def test_script_writes_png_and_json_from_an_option_file(tmp_path, capsys, one_th
 def test_missing_weights_is_a_one_line_error(tmp_path, capsys):
     missing = tmp_path / "experiments" / "stage1" / "models" / "net_de_latest.pth"
     opt = tmp_path / "stage2.yml"
-    opt.write_text(yaml.safe_dump({"name": "tiny", "model_type": "DPMambaIRModel",
-                                   "path": {"pretrain_network_de": str(missing)}}))
+    opt.write_text(
+        yaml.safe_dump({"name": "tiny", "model_type": "DPMambaIRModel", "path": {"pretrain_network_de": str(missing)}})
+    )
     assert _script().main(["-opt", str(opt), "--output", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(missing) in err and "stage 1" in err and "make demo" in err
@@ -170,8 +182,10 @@ def test_load_extractor_reads_a_restorer_file_too(tmp_path):
 
     de = build_network(dict(TINY_DE))
     path = tmp_path / "net_g_latest.pth"
-    torch.save({"params": {}, "network_g": {"type": "DPMambaIR"}, "network_de": dict(TINY_DE),
-                "params_de": de.state_dict()}, path)
+    torch.save(
+        {"params": {}, "network_g": {"type": "DPMambaIR"}, "network_de": dict(TINY_DE), "params_de": de.state_dict()},
+        path,
+    )
     net, opt = load_extractor(path)
     assert opt == TINY_DE and not net.training and all(not p.requires_grad for p in net.parameters())
     x = torch.rand(1, 3, 24, 24)

@@ -1,5 +1,6 @@
 """Cluster jobs lose no work: SIGTERM/SIGUSR1 end a run with a resumable checkpoint, and a checkpoint write
 that fails part-way (disk full) leaves the previous checkpoint intact and stops the run with one line."""
+
 from __future__ import annotations
 
 import errno
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import ROOT, run_train, tiny_options, write_options
 
 import dpmambair.utils.checkpoint as checkpoint
 from dpmambair.utils.checkpoint import CheckpointError, load_file, save_atomic
-from train_helpers import ROOT, run_train, tiny_options, write_options
 
 TOTAL = 14
 
@@ -43,8 +44,9 @@ def uninterrupted(tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("sig,resume", [(signal.SIGTERM, True), (signal.SIGUSR1, False)], ids=["SIGTERM", "SIGUSR1"])
-def test_stop_signal_at_an_arbitrary_iteration_then_auto_resume_gives_the_uninterrupted_losses(tmp_path, uninterrupted, sig,
-                                                                                                resume):
+def test_stop_signal_at_an_arbitrary_iteration_then_auto_resume_gives_the_uninterrupted_losses(
+    tmp_path, uninterrupted, sig, resume
+):
     """SLURM's SIGTERM (or the SIGUSR1 of --signal=USR1@T): finish the step, checkpoint, exit 0; resuming then gives
     the uninterrupted run's losses (resumed for SIGTERM only: the checkpoint is the same for both signals)."""
     target = random.Random().randint(2, TOTAL - 4)  # any iteration, checkpoint or not
@@ -52,8 +54,14 @@ def test_stop_signal_at_an_arbitrary_iteration_then_auto_resume_gives_the_uninte
     path = write_options(opt, tmp_path / "run.yml")
     exp = tmp_path / "experiments" / "preempted"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-opt", str(path)], env=env, cwd=str(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "-opt", str(path)],
+        env=env,
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def logged() -> int:
         try:
@@ -159,8 +167,10 @@ def test_disk_full_during_training_stops_with_one_line_and_keeps_the_last_checkp
         main(["-opt", str(write_options(opt, tmp_path / "run.yml"))])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.splitlines() == [f"error: {exp / 'models' / 'net_g_8.pth'}: cannot write the checkpoint "
-                                "(No space left on device); any previous file at this path is left as it was"]
+    assert err.splitlines() == [
+        f"error: {exp / 'models' / 'net_g_8.pth'}: cannot write the checkpoint "
+        "(No space left on device); any previous file at this path is left as it was"
+    ]
     assert load_file(exp / "models" / "net_g_latest.pth")["iter"] == 4
     assert load_file(exp / "training_states" / "4.state")["iter"] == 4
     assert not (exp / "models" / "net_g_8.pth").exists()

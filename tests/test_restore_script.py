@@ -1,4 +1,5 @@
 """scripts/restore.py: any size and image format in, PNG out, the closest degradation printed, one-line errors."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from inference_helpers import TASK_NAMES, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,13 +36,31 @@ def folder(tmp_path):
 
 def test_restores_a_folder_of_mixed_formats(tmp_path, folder, capsys):
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
-    code = restore.main(["--weights", str(ckpt), "--input", str(folder), "--output", str(tmp_path / "out"),
-                         "--tile", "16", "--tile_overlap", "8", "--device", "cpu"])
+    code = restore.main(
+        [
+            "--weights",
+            str(ckpt),
+            "--input",
+            str(folder),
+            "--output",
+            str(tmp_path / "out"),
+            "--tile",
+            "16",
+            "--tile_overlap",
+            "8",
+            "--device",
+            "cpu",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
-    expected = {"rgb_png.png": ((21, 33, 3), np.uint8), "rgb_jpg.png": ((9, 40, 3), np.uint8),
-                "gray.png": ((17, 18, 3), np.uint8), "rgba.png": ((16, 20, 4), np.uint8),
-                "deep.png": ((19, 25, 3), np.uint16)}
+    expected = {
+        "rgb_png.png": ((21, 33, 3), np.uint8),
+        "rgb_jpg.png": ((9, 40, 3), np.uint8),
+        "gray.png": ((17, 18, 3), np.uint8),
+        "rgba.png": ((16, 20, 4), np.uint8),
+        "deep.png": ((19, 25, 3), np.uint16),
+    }
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(expected)
     for name, (shape, dtype) in expected.items():
         img = cv2.imread(str(tmp_path / "out" / name), cv2.IMREAD_UNCHANGED)
@@ -70,9 +88,15 @@ def one_line(capsys) -> str:
 
 def test_missing_weights_input_and_unreadable_image(tmp_path, folder, capsys):
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
-    assert restore.main(["--weights", str(tmp_path / "none.pth"), "--input", str(folder), "--output", str(tmp_path / "o")]) == 2
+    assert (
+        restore.main(["--weights", str(tmp_path / "none.pth"), "--input", str(folder), "--output", str(tmp_path / "o")])
+        == 2
+    )
     assert str(tmp_path / "none.pth") in one_line(capsys)
-    assert restore.main(["--weights", str(ckpt), "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2
+    assert (
+        restore.main(["--weights", str(ckpt), "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
+        == 2
+    )
     assert "missing" in one_line(capsys)
     bad = tmp_path / "bad.png"
     bad.write_text("not a png")
@@ -84,7 +108,12 @@ def test_missing_weights_input_and_unreadable_image(tmp_path, folder, capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_on_a_cpu_machine(tmp_path, folder, capsys):
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
-    assert restore.main(["--weights", str(ckpt), "--input", str(folder), "--output", str(tmp_path / "o"), "--device", "cuda"]) == 2
+    assert (
+        restore.main(
+            ["--weights", str(ckpt), "--input", str(folder), "--output", str(tmp_path / "o"), "--device", "cuda"]
+        )
+        == 2
+    )
     assert "no CUDA device" in one_line(capsys)
 
 
@@ -93,8 +122,22 @@ def test_command_line(tmp_path, folder):
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["OMP_NUM_THREADS"] = "1"
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "restore.py"), "--weights", str(ckpt), "--input",
-                          str(folder / "gray.png"), "--output", "restored"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "restore.py"),
+            "--weights",
+            str(ckpt),
+            "--input",
+            str(folder / "gray.png"),
+            "--output",
+            "restored",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "restored" / "gray.png").is_file() and "closest degradation" in res.stdout

@@ -1,5 +1,6 @@
 """scripts/run_ablation.py: rows read their overrides from options/ablation, identical rows share an experiment,
 and a whole table runs end to end at a tiny scale (stage 1 trained on demand, reuse, archiving, Markdown/JSON)."""
+
 from __future__ import annotations
 
 import json
@@ -7,17 +8,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from dpmambair.ablation import (TABLES, config_key, experiment_status, plan_rows, plan_stage1, read_row_overrides,
-                                read_stage1_overrides, row_options)
-from dpmambair.utils.options import OptionError, load_with_inheritance
-
 from conftest import load_script  # noqa: E402
+
+from dpmambair.ablation import (
+    TABLES,
+    config_key,
+    experiment_status,
+    plan_rows,
+    plan_stage1,
+    read_row_overrides,
+    read_stage1_overrides,
+    row_options,
+)
+from dpmambair.utils.options import OptionError, load_with_inheritance
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATION = ROOT / "options" / "ablation"
 TASKS7 = ["lowlight", "snow", "rain", "fog", "jpeg", "noise", "blur"]
-
 
 
 def _script():
@@ -54,9 +61,11 @@ def test_a_row_with_its_own_stage1_reads_that_stage_s_extractor(tmp_path):
     base = _base()
     stage1 = ROOT / "options" / "demo" / "stage1.yml"
     plans1 = plan_stage1(TABLES[4], stage1, ABLATION, "p")
-    (stem, opt1), = plans1.items()
+    ((stem, opt1),) = plans1.items()
     assert opt1["name"] == "p_stage1_table4_onerestore" and opt1["train"]["pretext"] == "classification"
-    assert opt1["train"]["total_iter"] == load_with_inheritance(stage1)["train"]["total_iter"]  # stage 1 keeps its budget
+    assert (
+        opt1["train"]["total_iter"] == load_with_inheritance(stage1)["train"]["total_iter"]
+    )  # stage 1 keeps its budget
     ext = {stem: tmp_path / "cls.pth"}
     plans = {row.file: opt for row, _, _, opt in plan_rows(TABLES[4], base, ABLATION, 3, "p", ext)}
     assert plans["table4_onerestore"]["path"]["pretrain_network_de"] == str(tmp_path / "cls.pth")
@@ -142,42 +151,93 @@ def _tiny_setup(tmp: Path) -> dict:
 
     demo = tmp / "demo"
     build_demo(demo, train_size=40, eval_size=32, severities=(0.5,))
-    common = {"num_gpu": 0, "path": {"root": str(tmp)},
-              "logger": {"print_freq": 1, "save_checkpoint_freq": 100, "use_tb_logger": False, "progress_bar": False}}
-    train_data = {"dataroot_gt": str(demo / "train" / "clean"), "gt_size": 32, "batch_size_per_gpu": 2,
-                  "num_worker_per_gpu": 0, "dataset_enlarge_ratio": 1}
+    common = {
+        "num_gpu": 0,
+        "path": {"root": str(tmp)},
+        "logger": {"print_freq": 1, "save_checkpoint_freq": 100, "use_tb_logger": False, "progress_bar": False},
+    }
+    train_data = {
+        "dataroot_gt": str(demo / "train" / "clean"),
+        "gt_size": 32,
+        "batch_size_per_gpu": 2,
+        "num_worker_per_gpu": 0,
+        "dataset_enlarge_ratio": 1,
+    }
     val_data = {"dataroot": str(demo / "val")}
     tiny_de = {"type": "DegradationExtractor", "version": "normal", "width": 8, "embed_dim": 32}
-    stage1 = _write(tmp / "stage1.yml", {
-        "inherit": str(ROOT / "options" / "demo" / "stage1.yml"), "name": "tiny_stage1", **common,
-        "datasets": {"train": train_data, "val": val_data},
-        "network_de": tiny_de, "network_r": {"type": "DegradationReconstructor", "embed_dim": 32, "width": 8, "num_blocks": 1},
-        "train": {"total_iter": 2, "scheduler": {"T_max": 2}, "perceptual_opt": None},  # no LPIPS weights needed
-    })
-    stage2 = _write(tmp / "stage2.yml", {
-        "inherit": str(ROOT / "options" / "demo" / "stage2.yml"), "name": "tiny", **common,
-        "path": {"root": str(tmp), "pretrain_network_de": str(tmp / "experiments" / "tiny_stage1" / "models" / "net_de_latest.pth")},
-        "datasets": {"train": train_data, "val": val_data},
-        "network_g": {"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 0, "d_state": 4, "embed_dim": 32,
-                      "prompt_hidden": 8, "ffn_expansion_factor": 1.0},
-        "network_de": tiny_de,
-        "train": {"total_iter": 3, "scheduler": {"T_max": 3}},
-    })
-    test = _write(tmp / "test.yml", {
-        "inherit": "stage2.yml", "name": "tiny_test",
-        "datasets": {"train": None, "val": None,
-                     "test_1": {"name": "tiny-test", "type": "MixedDegradationDataset", "phase": "test",
-                                "dataroot": str(demo / "test"), "degradations": TASKS7}},
-        "val": {"save_img": False, "score_input": True},
-    })
+    stage1 = _write(
+        tmp / "stage1.yml",
+        {
+            "inherit": str(ROOT / "options" / "demo" / "stage1.yml"),
+            "name": "tiny_stage1",
+            **common,
+            "datasets": {"train": train_data, "val": val_data},
+            "network_de": tiny_de,
+            "network_r": {"type": "DegradationReconstructor", "embed_dim": 32, "width": 8, "num_blocks": 1},
+            "train": {"total_iter": 2, "scheduler": {"T_max": 2}, "perceptual_opt": None},  # no LPIPS weights needed
+        },
+    )
+    stage2 = _write(
+        tmp / "stage2.yml",
+        {
+            "inherit": str(ROOT / "options" / "demo" / "stage2.yml"),
+            "name": "tiny",
+            **common,
+            "path": {
+                "root": str(tmp),
+                "pretrain_network_de": str(tmp / "experiments" / "tiny_stage1" / "models" / "net_de_latest.pth"),
+            },
+            "datasets": {"train": train_data, "val": val_data},
+            "network_g": {
+                "dim": 8,
+                "num_blocks": [1, 1, 1, 1],
+                "num_refinement_blocks": 0,
+                "d_state": 4,
+                "embed_dim": 32,
+                "prompt_hidden": 8,
+                "ffn_expansion_factor": 1.0,
+            },
+            "network_de": tiny_de,
+            "train": {"total_iter": 3, "scheduler": {"T_max": 3}},
+        },
+    )
+    test = _write(
+        tmp / "test.yml",
+        {
+            "inherit": "stage2.yml",
+            "name": "tiny_test",
+            "datasets": {
+                "train": None,
+                "val": None,
+                "test_1": {
+                    "name": "tiny-test",
+                    "type": "MixedDegradationDataset",
+                    "phase": "test",
+                    "dataroot": str(demo / "test"),
+                    "degradations": TASKS7,
+                },
+            },
+            "val": {"save_img": False, "score_input": True},
+        },
+    )
     return {"stage1": stage1, "stage2": stage2, "test": test}
 
 
 def test_tables_run_end_to_end_at_a_tiny_scale(tmp_path, capsys, one_thread):
     files = _tiny_setup(tmp_path)
     out5 = tmp_path / "out5"
-    args = ["--iters", "2", "--opt", str(files["stage2"]), "--test-opt", str(files["test"]), "--stage1-opt",
-            str(files["stage1"]), "--stats-size", "32"]
+    args = [
+        "--iters",
+        "2",
+        "--opt",
+        str(files["stage2"]),
+        "--test-opt",
+        str(files["test"]),
+        "--stage1-opt",
+        str(files["stage1"]),
+        "--stats-size",
+        "32",
+    ]
     # an earlier run of the bidirectional row with other options: archived by the trainer, never overwritten
     stale = tmp_path / "experiments" / "tiny_abl_table5_bidirectional_it2"
     stale.mkdir(parents=True)
@@ -189,10 +249,13 @@ def test_tables_run_end_to_end_at_a_tiny_scale(tmp_path, capsys, one_thread):
     assert (tmp_path / "experiments" / "tiny_stage1" / "models" / "net_de_latest.pth").is_file()
     # the full model (a row of every table) is trained first, whatever its place in the table
     assert printed.index("training tiny_abl_full_it2") < printed.index("training tiny_abl_table5_bidirectional_it2")
-    table = printed[printed.index("### Table 5"):]
+    table = printed[printed.index("### Table 5") :]
     assert "2 iterations" in table and "| Bi-direction scan |" in table and "| Prompt matrix C |" in table
     report = json.loads((out5 / "table5.json").read_text())
-    assert report["iterations"] == 2 and [r["label"] for r in report["rows"]] == ["Bi-direction scan", "Prompt matrix C"]
+    assert report["iterations"] == 2 and [r["label"] for r in report["rows"]] == [
+        "Bi-direction scan",
+        "Prompt matrix C",
+    ]
     for r in report["rows"]:
         assert r["psnr"] > 5 and 0 < r["ssim"] <= 1 and r["params_m"] > 0 and r["gmacs"] > 0
         assert sorted(r["tasks"]) == sorted(TASKS7) and not r["reused"]
@@ -213,8 +276,11 @@ def test_tables_run_end_to_end_at_a_tiny_scale(tmp_path, capsys, one_thread):
     labels = [r["label"] for r in report["rows"]]
     assert labels == [r.label for r in TABLES[4].rows]
     by_label = {r["label"]: r for r in report["rows"]}
-    assert by_label["Modulation (ours)"]["experiment"] == by_label["Reconstruction extractor (ours)"]["experiment"] \
+    assert (
+        by_label["Modulation (ours)"]["experiment"]
+        == by_label["Reconstruction extractor (ours)"]["experiment"]
         == "tiny_abl_full_it2"
+    )
     assert by_label["Modulation (ours)"]["reused"] and not by_label["Classes"]["reused"]
     classes_ckpt = tmp_path / "experiments" / "tiny_abl_table4_classes_it2" / "models" / "net_g_latest.pth"
     import torch
@@ -228,8 +294,12 @@ def test_tables_run_end_to_end_at_a_tiny_scale(tmp_path, capsys, one_thread):
     assert one["experiment"] == "tiny_abl_table4_onerestore_it2" and not one["reused"]
     cls_de = torch.load(cls_root / "models" / "net_de_latest.pth", weights_only=False)["params"]
     used = torch.load(Path(one["checkpoint"]), weights_only=False)["params_de"]
-    shared = torch.load(tmp_path / "experiments" / "tiny_stage1" / "models" / "net_de_latest.pth", weights_only=False)["params"]
-    assert all(torch.equal(used[k], cls_de[k]) for k in cls_de) and not all(torch.equal(used[k], shared[k]) for k in shared)
+    shared = torch.load(tmp_path / "experiments" / "tiny_stage1" / "models" / "net_de_latest.pth", weights_only=False)[
+        "params"
+    ]
+    assert all(torch.equal(used[k], cls_de[k]) for k in cls_de) and not all(
+        torch.equal(used[k], shared[k]) for k in shared
+    )
     for label in labels:
         assert f"| {label} |" in printed
     assert "Degradation extraction" in printed and "Degradation insertion" in printed
@@ -239,15 +309,38 @@ def test_tables_run_end_to_end_at_a_tiny_scale(tmp_path, capsys, one_thread):
     assert experiment_status(row_options(base, {}, "tiny_abl_full_it2", 2))[0] == "finished"
     status, why = experiment_status(row_options(base, {}, "tiny_abl_full_it2", 5))
     assert status == "train" and "'train'" in why
-    classes_opt = row_options(base, read_row_overrides(ABLATION / "table4_classes.yml"), "tiny_abl_table4_classes_it2", 2)
+    classes_opt = row_options(
+        base, read_row_overrides(ABLATION / "table4_classes.yml"), "tiny_abl_table4_classes_it2", 2
+    )
     classes_ckpt.unlink()
     assert experiment_status(classes_opt) == ("resume", f"{classes_ckpt.parents[1]} stopped at iteration 2 of 2")
 
 
 def test_missing_extractor_without_stage1_options_is_a_one_line_error(tmp_path, capsys):
-    opt = _write(tmp_path / "stage2.yml", {"inherit": str(ROOT / "options" / "demo" / "stage2.yml"), "name": "x",
-                                           "path": {"pretrain_network_de": str(tmp_path / "none.pth")}})
-    assert _script().main(["--table", "5", "--opt", str(opt), "--test-opt", str(opt), "--stage1-opt", "",
-                           "--output", str(tmp_path / "o")]) == 2
+    opt = _write(
+        tmp_path / "stage2.yml",
+        {
+            "inherit": str(ROOT / "options" / "demo" / "stage2.yml"),
+            "name": "x",
+            "path": {"pretrain_network_de": str(tmp_path / "none.pth")},
+        },
+    )
+    assert (
+        _script().main(
+            [
+                "--table",
+                "5",
+                "--opt",
+                str(opt),
+                "--test-opt",
+                str(opt),
+                "--stage1-opt",
+                "",
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "none.pth" in err and "stage 1" in err

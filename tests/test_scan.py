@@ -1,4 +1,5 @@
 """The selective-scan backends agree with each other and with the recurrence they implement."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,16 +22,25 @@ def make_inputs(b=2, d=6, length=75, n=4, groups=None, dtype=torch.float64, soft
     leaves = {
         "u": rnd(b, d, length),
         # softplus on: any real Δ; softplus off: Δ is already positive (as after softplus in the layer)
-        "delta": rnd(b, d, length, scale=0.5) if softplus else (torch.rand(b, d, length, generator=gen, dtype=dtype) * 0.5).requires_grad_(),
+        "delta": rnd(b, d, length, scale=0.5)
+        if softplus
+        else (torch.rand(b, d, length, generator=gen, dtype=dtype) * 0.5).requires_grad_(),
         "A": (-torch.rand(d, n, generator=gen, dtype=dtype) * 4 - 0.1).requires_grad_(),
-        "B": rnd(*bshape), "C": rnd(*bshape), "D": rnd(d),
+        "B": rnd(*bshape),
+        "C": rnd(*bshape),
+        "D": rnd(d),
         "z": rnd(b, d, length),
-        "delta_bias": rnd(d, scale=0.3) if softplus else (torch.rand(d, generator=gen, dtype=dtype) * 0.2).requires_grad_(),
+        "delta_bias": rnd(d, scale=0.3)
+        if softplus
+        else (torch.rand(d, generator=gen, dtype=dtype) * 0.2).requires_grad_(),
     }
     extra = {}
     if modulate:
-        extra = {"a_delta": (torch.rand(b, d, generator=gen, dtype=dtype) + 0.5).requires_grad_(),
-                 "a_B": rnd(b, n), "a_C": rnd(b, n)}
+        extra = {
+            "a_delta": (torch.rand(b, d, generator=gen, dtype=dtype) + 0.5).requires_grad_(),
+            "a_B": rnd(b, n),
+            "a_C": rnd(b, n),
+        }
     return leaves, extra
 
 
@@ -44,9 +54,20 @@ def run(backend, leaves, extra, softplus=True, use_z=True, use_D=True, use_bias=
         else:
             t["B"] = t["B"] * extra["a_B"][:, None, :, None]
             t["C"] = t["C"] * extra["a_C"][:, None, :, None]
-    out, last = selective_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], D=t["D"] if use_D else None,
-                               z=t["z"] if use_z else None, delta_bias=t["delta_bias"] if use_bias else None,
-                               delta_softplus=softplus, return_last_state=True, backend=backend, **kw)
+    out, last = selective_scan(
+        t["u"],
+        t["delta"],
+        t["A"],
+        t["B"],
+        t["C"],
+        D=t["D"] if use_D else None,
+        z=t["z"] if use_z else None,
+        delta_bias=t["delta_bias"] if use_bias else None,
+        delta_softplus=softplus,
+        return_last_state=True,
+        backend=backend,
+        **kw,
+    )
     weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device).view_as(out)
     wrt = {**leaves, **extra}
     if not use_z:
@@ -108,7 +129,9 @@ def test_chunked_matches_reference_float64(case, modulate, groups):
 
 @pytest.mark.parametrize("case", CASES[:2], ids=["softplus", "no-softplus"])
 def test_chunked_matches_reference_float32(case):
-    leaves, extra = make_inputs(b=2, d=16, length=300, n=16, dtype=torch.float32, softplus=case["softplus"], modulate=True, seed=1)
+    leaves, extra = make_inputs(
+        b=2, d=16, length=300, n=16, dtype=torch.float32, softplus=case["softplus"], modulate=True, seed=1
+    )
     ref = run("reference", leaves, extra, **case)
     chk = run("chunked", leaves, extra, **case)
     assert chk[0].dtype == torch.float32
@@ -123,8 +146,21 @@ def test_chunk_and_segment_sizes_do_not_change_the_result(chunk_size, segment):
     ref = run("reference", leaves, {})
     t = leaves
     from dpmambair.ops.scan_chunked import scan_chunked
-    out = scan_chunked(t["u"], t["delta"], t["A"], t["B"].unsqueeze(1), t["C"].unsqueeze(1), t["D"], t["z"],
-                       t["delta_bias"], True, False, chunk_size=chunk_size, segment=segment)
+
+    out = scan_chunked(
+        t["u"],
+        t["delta"],
+        t["A"],
+        t["B"].unsqueeze(1),
+        t["C"].unsqueeze(1),
+        t["D"],
+        t["z"],
+        t["delta_bias"],
+        True,
+        False,
+        chunk_size=chunk_size,
+        segment=segment,
+    )
     assert rel_err(out, ref[0]) < 1e-10
 
 
@@ -145,12 +181,32 @@ def test_half_precision_inputs_are_computed_in_float32():
     leaves, _ = make_inputs(b=1, d=8, length=64, n=4, dtype=torch.float32)
     full = {k: v.detach() for k, v in leaves.items()}
     half = {k: v.to(torch.bfloat16) for k, v in full.items()}
-    out_half = selective_scan(half["u"], half["delta"], half["A"], half["B"], half["C"], half["D"], half["z"],
-                              half["delta_bias"], delta_softplus=True, backend="chunked")
+    out_half = selective_scan(
+        half["u"],
+        half["delta"],
+        half["A"],
+        half["B"],
+        half["C"],
+        half["D"],
+        half["z"],
+        half["delta_bias"],
+        delta_softplus=True,
+        backend="chunked",
+    )
     # the same bf16-rounded values, scanned in float32
     rounded = {k: v.float() for k, v in half.items()}
-    out_f32 = selective_scan(rounded["u"], rounded["delta"], rounded["A"], rounded["B"], rounded["C"], rounded["D"],
-                             rounded["z"], rounded["delta_bias"], delta_softplus=True, backend="chunked")
+    out_f32 = selective_scan(
+        rounded["u"],
+        rounded["delta"],
+        rounded["A"],
+        rounded["B"],
+        rounded["C"],
+        rounded["D"],
+        rounded["z"],
+        rounded["delta_bias"],
+        delta_softplus=True,
+        backend="chunked",
+    )
     assert out_half.dtype == torch.bfloat16
     assert torch.allclose(out_half.float(), out_f32.to(torch.bfloat16).float(), atol=0, rtol=0)
 
@@ -166,8 +222,19 @@ def test_chunked_backward_never_saves_a_full_state_tensor():
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         t = leaves
-        out = ChunkedSelectiveScan.apply(t["u"], t["delta"], t["A"], t["B"].unsqueeze(1), t["C"].unsqueeze(1), t["D"],
-                                         t["z"], t["delta_bias"], True, 128, 16)[0]
+        out = ChunkedSelectiveScan.apply(
+            t["u"],
+            t["delta"],
+            t["A"],
+            t["B"].unsqueeze(1),
+            t["C"].unsqueeze(1),
+            t["D"],
+            t["z"],
+            t["delta_bias"],
+            True,
+            128,
+            16,
+        )[0]
     out.sum().backward()
     assert sizes, "the chunked scan saved nothing for backward"
     assert max(sizes) < b * d * length * n / 4
@@ -191,17 +258,20 @@ def test_unknown_backend_is_rejected():
         selective_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], backend="fast")
 
 
-@pytest.mark.parametrize("name,bad,match", [
-    ("u", torch.zeros(2, 6), r"'u' must have shape \(b, d, l\)"),
-    ("delta", torch.zeros(2, 6, 74), r"'delta' must have shape \(b, d, l\)"),
-    ("A", torch.zeros(5, 4), r"'A' must have shape \(d, n\) with d=6"),
-    ("B", torch.zeros(2, 4), r"'B' must have shape \(b, n, l\) or \(b, g, n, l\)"),
-    ("B", torch.zeros(2, 3, 75), r"'B' must have shape \(b, n, l\)"),
-    ("C", torch.zeros(2, 4, 4, 75), r"'C' has g=4 groups, which must divide d=6"),
-    ("D", torch.zeros(5), r"'D' must have shape \(d,\)"),
-    ("z", torch.zeros(2, 6, 70), r"'z' must have shape \(b, d, l\)"),
-    ("delta_bias", torch.zeros(6, 1), r"'delta_bias' must have shape \(d,\)"),
-])
+@pytest.mark.parametrize(
+    "name,bad,match",
+    [
+        ("u", torch.zeros(2, 6), r"'u' must have shape \(b, d, l\)"),
+        ("delta", torch.zeros(2, 6, 74), r"'delta' must have shape \(b, d, l\)"),
+        ("A", torch.zeros(5, 4), r"'A' must have shape \(d, n\) with d=6"),
+        ("B", torch.zeros(2, 4), r"'B' must have shape \(b, n, l\) or \(b, g, n, l\)"),
+        ("B", torch.zeros(2, 3, 75), r"'B' must have shape \(b, n, l\)"),
+        ("C", torch.zeros(2, 4, 4, 75), r"'C' has g=4 groups, which must divide d=6"),
+        ("D", torch.zeros(5), r"'D' must have shape \(d,\)"),
+        ("z", torch.zeros(2, 6, 70), r"'z' must have shape \(b, d, l\)"),
+        ("delta_bias", torch.zeros(6, 1), r"'delta_bias' must have shape \(d,\)"),
+    ],
+)
 def test_bad_shapes_name_the_argument(name, bad, match):
     leaves, _ = make_inputs(dtype=torch.float32)
     t = {k: v.detach() for k, v in leaves.items()}
@@ -210,8 +280,11 @@ def test_bad_shapes_name_the_argument(name, bad, match):
         selective_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], D=t["D"], z=t["z"], delta_bias=t["delta_bias"])
 
 
-@pytest.mark.skipif(not (torch.cuda.is_available() and cuda_scan_available()),
-                    reason="needs a CUDA GPU and mamba_ssm's kernel (MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -r requirements-cuda.txt)")
+@pytest.mark.skipif(
+    not (torch.cuda.is_available() and cuda_scan_available()),
+    reason="needs a CUDA GPU and mamba_ssm's kernel "
+    "(MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -r requirements-cuda.txt)",
+)
 def test_cuda_kernel_matches_chunked_on_gpu():  # pragma: no cover - GPU machines only
     leaves, extra = make_inputs(b=2, d=32, length=500, n=16, dtype=torch.float32, modulate=True)
     gpu, gex = to_device(leaves, "cuda"), to_device(extra, "cuda")

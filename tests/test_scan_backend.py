@@ -1,5 +1,6 @@
 """The scan backend a run uses is loud: logged once, `auto` without the kernel on a GPU warns, `cuda` without it
 stops; the chunked scan's chunk sizes follow the device and the options."""
+
 from __future__ import annotations
 
 import logging
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import tiny_options, write_options
 
 import dpmambair.ops.scan_cuda as scan_cuda
-from train_helpers import tiny_options, write_options
 
 IMPORT_ERROR = "ModuleNotFoundError: No module named 'triton'"
 
@@ -52,8 +53,9 @@ def test_auto_on_cuda_without_the_kernel_warns_once_with_the_import_error_and_in
     assert IMPORT_ERROR in warnings[0]
     assert "MAMBA_KEEP_CUDA_BUILD=TRUE pip install --no-build-isolation -r requirements-cuda.txt" in warnings[0]
     infos = [r.getMessage() for r in records if r.levelno == logging.INFO]
-    assert infos == ["selective scan backend: chunked (pure PyTorch; scan_backend: auto; chunk auto, segment auto, "
-                     "cuda settings)"]
+    assert infos == [
+        "selective scan backend: chunked (pure PyTorch; scan_backend: auto; chunk auto, segment auto, cuda settings)"
+    ]
 
 
 def test_auto_on_cpu_logs_the_chunked_backend_without_a_warning(no_kernel):
@@ -97,8 +99,9 @@ def test_a_training_run_logs_its_scan_backend_once(tmp_path):
     log = Path(tmp_path / "experiments" / "backend_logged" / "train_backend_logged.log").read_text()
     lines = [line for line in log.splitlines() if "selective scan backend:" in line]
     assert len(lines) == 1, lines
-    assert lines[0].endswith("selective scan backend: chunked (pure PyTorch; scan_backend: auto; chunk auto, "
-                             "segment auto, cpu settings)")
+    assert lines[0].endswith(
+        "selective scan backend: chunked (pure PyTorch; scan_backend: auto; chunk auto, segment auto, cpu settings)"
+    )
 
 
 def test_chunk_sizes_depend_on_the_device():
@@ -123,8 +126,9 @@ def test_cuda_settings_dispatch_at_least_10x_fewer_ops_per_scan():
 def test_chunk_and_segment_options_reach_the_scan(monkeypatch):
     import importlib
 
-    from dpmambair.archs import build_network
     from train_helpers import TINY_G
+
+    from dpmambair.archs import build_network
 
     ss = importlib.import_module("dpmambair.ops.selective_scan")
     seen = []
@@ -142,8 +146,9 @@ def test_chunk_and_segment_options_reach_the_scan(monkeypatch):
 
 @pytest.mark.parametrize("key,value", [("scan_chunk", 0), ("scan_segment", "big")])
 def test_bad_chunk_options_name_the_key(key, value):
-    from dpmambair.archs import build_network
     from train_helpers import TINY_G
+
+    from dpmambair.archs import build_network
 
     with pytest.raises(ValueError, match=f"'{key}' must be a positive int or null"):
         build_network(dict(TINY_G, prompt_source="classes", **{key: value}))

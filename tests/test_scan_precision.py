@@ -1,9 +1,9 @@
 """The scan computes in float32 under autocast: forward and hand-written backward agree with float32."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from test_scan import make_inputs, rel_err, run
 
 
@@ -18,7 +18,9 @@ def _autocast_matches_float32(device: str, dtype: torch.dtype, backend: str) -> 
     assert rel_err(amp[0], ref[0]) < 1e-6, f"output differs by {rel_err(amp[0], ref[0]):.2e} under {dtype} autocast"
     assert rel_err(amp[1], ref[1]) < 1e-6
     for name in ref[2]:
-        assert rel_err(amp[2][name], ref[2][name]) < 1e-6, f"d{name} differs by {rel_err(amp[2][name], ref[2][name]):.2e}"
+        assert rel_err(amp[2][name], ref[2][name]) < 1e-6, (
+            f"d{name} differs by {rel_err(amp[2][name], ref[2][name]):.2e}"
+        )
 
 
 @pytest.mark.parametrize("backend", ["chunked", "reference"])

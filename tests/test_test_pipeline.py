@@ -1,4 +1,5 @@
 """test.py end to end on tiny generated sets with a tiny checkpoint: images, CSV/JSON, archiving, errors."""
+
 from __future__ import annotations
 
 import csv
@@ -12,10 +13,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from inference_helpers import TASK_NAMES, save_checkpoint, write_pairs
 
 import dpmambair.test as test_mod
-
-from inference_helpers import TASK_NAMES, save_checkpoint, write_pairs
 
 MIXED = "mixed"
 PLAIN = "plain"
@@ -59,15 +59,28 @@ def setup(tmp_path, monkeypatch):
     monkeypatch.setattr(test_mod, "build_test_set", lambda dopt, source: FolderPairs(dopt))
     monkeypatch.chdir(tmp_path)
     opt = {
-        "name": "tiny_test", "model_type": "DPMambaIRModel", "num_gpu": 0,
+        "name": "tiny_test",
+        "model_type": "DPMambaIRModel",
+        "num_gpu": 0,
         "datasets": {
-            "test_1": {"name": MIXED, "type": "FolderPairs", "dataroot": str(tmp_path / "data" / MIXED), "tasks": TASK_NAMES},
+            "test_1": {
+                "name": MIXED,
+                "type": "FolderPairs",
+                "dataroot": str(tmp_path / "data" / MIXED),
+                "tasks": TASK_NAMES,
+            },
             "test_2": {"name": PLAIN, "type": "FolderPairs", "dataroot": str(tmp_path / "data" / PLAIN)},
         },
         "path": {"pretrain_network_g": str(ckpt), "strict_load_g": True, "results_root": str(tmp_path / "results")},
-        "val": {"save_img": True, "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 0, "test_y_channel": False},
-                                              "ssim": {"type": "calculate_ssim", "crop_border": 0, "test_y_channel": True}}},
-        "tile": 16, "tile_overlap": 8,
+        "val": {
+            "save_img": True,
+            "metrics": {
+                "psnr": {"type": "calculate_psnr", "crop_border": 0, "test_y_channel": False},
+                "ssim": {"type": "calculate_ssim", "crop_border": 0, "test_y_channel": True},
+            },
+        },
+        "tile": 16,
+        "tile_overlap": 8,
     }
     return tmp_path, opt, ckpt
 
@@ -100,7 +113,11 @@ def check_metrics_against_the_saved_images(summary: Dict[str, Any], csv_rows: Li
             assert out is not None and gt is not None and out.shape == gt.shape, row
             psnr = calculate_psnr(out, gt, crop_border=0, test_y_channel=False, channel_order="BGR")
             ssim = calculate_ssim(out, gt, crop_border=0, test_y_channel=True, channel_order="BGR")
-            assert row["psnr"] == pytest.approx(psnr, abs=1e-9) and row["ssim"] == pytest.approx(ssim, abs=1e-9), (row, psnr, ssim)
+            assert row["psnr"] == pytest.approx(psnr, abs=1e-9) and row["ssim"] == pytest.approx(ssim, abs=1e-9), (
+                row,
+                psnr,
+                ssim,
+            )
             checked += 1
         for metric in ("psnr", "ssim"):
             assert result["metrics"][metric] == pytest.approx(np.mean([r[metric] for r in result["images"]]), abs=1e-9)
@@ -124,8 +141,12 @@ def test_end_to_end_writes_images_csv_json_and_never_overwrites(setup, capsys):
     with open(root / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["set"], r["task"], r["count"]) for r in rows] == [
-        (MIXED, TASK_NAMES[0], "2"), (MIXED, TASK_NAMES[1], "2"), (MIXED, "average", "2"), (MIXED, "all", "4"),
-        (PLAIN, "all", "2")]
+        (MIXED, TASK_NAMES[0], "2"),
+        (MIXED, TASK_NAMES[1], "2"),
+        (MIXED, "average", "2"),
+        (MIXED, "all", "4"),
+        (PLAIN, "all", "2"),
+    ]
     summary = json.loads((root / "metrics.json").read_text())
     check_metrics_against_the_saved_images(summary, rows)
     mixed = summary["sets"][MIXED]
@@ -240,11 +261,22 @@ def test_with_the_data_package(tmp_path, monkeypatch, capsys):
     write_pairs(tmp_path / "pairs", [(20, 28), (19, 24)])
     ckpt = save_checkpoint(tmp_path / "net_g.pth")
     monkeypatch.chdir(tmp_path)
-    opt = {"name": "real_data", "model_type": "DPMambaIRModel", "num_gpu": 0,
-           "datasets": {"test_1": {"name": "pairs", "type": "PairedImageDataset", "phase": "test",
-                                   "dataroot_lq": str(tmp_path / "pairs" / "lq"), "dataroot_gt": str(tmp_path / "pairs" / "gt"),
-                                   "io_backend": {"type": "disk"}}},
-           "path": {"pretrain_network_g": str(ckpt)}}
+    opt = {
+        "name": "real_data",
+        "model_type": "DPMambaIRModel",
+        "num_gpu": 0,
+        "datasets": {
+            "test_1": {
+                "name": "pairs",
+                "type": "PairedImageDataset",
+                "phase": "test",
+                "dataroot_lq": str(tmp_path / "pairs" / "lq"),
+                "dataroot_gt": str(tmp_path / "pairs" / "gt"),
+                "io_backend": {"type": "disk"},
+            }
+        },
+        "path": {"pretrain_network_g": str(ckpt)},
+    }
     code, _, err = run_main(["-opt", str(write_opt(tmp_path, opt))], capsys)
     assert code == 0, err
     assert len(list((tmp_path / "results" / "real_data" / "pairs").glob("*.png"))) == 2
@@ -252,8 +284,15 @@ def test_with_the_data_package(tmp_path, monkeypatch, capsys):
 
 def test_colliding_file_names_get_their_folders_as_prefix(tmp_path):
     used: set = set()
-    names = [test_mod._image_path(tmp_path, p, "", used).name for p in
-             ["d/GOPR1/blur/000001.png", "d/GOPR2/blur/000001.png", "d/GOPR2/blur/000002.png", "d/GOPR1/blur/000001.png"]]
+    names = [
+        test_mod._image_path(tmp_path, p, "", used).name
+        for p in [
+            "d/GOPR1/blur/000001.png",
+            "d/GOPR2/blur/000001.png",
+            "d/GOPR2/blur/000002.png",
+            "d/GOPR1/blur/000001.png",
+        ]
+    ]
     assert names == ["000001.png", "blur_000001.png", "000002.png", "GOPR1_blur_000001.png"]
 
 

@@ -1,4 +1,5 @@
 """Training: both stages run, exact resume after kill -9, DDP on CPU, TensorBoard, bad options."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from train_helpers import ROOT, run_train, tiny_options, write_options
 
 
@@ -50,8 +50,13 @@ def test_stage2_classes_trains_validates_and_writes_tensorboard(tmp_path):
 def test_stage1_then_stage2_with_frozen_extractor(tmp_path):
     from dpmambair.train import main
 
-    opt1 = tiny_options(tmp_path, "stage1", model_type="ExtractorPretrainModel", total_iter=4,
-                        network_r={"type": "DegradationReconstructor", "embed_dim": 32})
+    opt1 = tiny_options(
+        tmp_path,
+        "stage1",
+        model_type="ExtractorPretrainModel",
+        total_iter=4,
+        network_r={"type": "DegradationReconstructor", "embed_dim": 32},
+    )
     opt1.pop("network_g")
     opt1["train"] = {"total_iter": 4, "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}}
     main(["-opt", str(write_options(opt1, tmp_path / "s1.yml"))])
@@ -62,8 +67,8 @@ def test_stage1_then_stage2_with_frozen_extractor(tmp_path):
     opt2["network_g"]["prompt_source"] = "extractor"
     opt2["path"]["pretrain_network_de"] = str(de_file)
     from dpmambair.models.dpmambair_model import DPMambaIRModel
-    from dpmambair.utils.options import parse_options
     from dpmambair.train import experiment_paths
+    from dpmambair.utils.options import parse_options
 
     parsed = parse_options(write_options(opt2, tmp_path / "s2.yml"))
     experiment_paths(parsed)
@@ -146,8 +151,12 @@ def test_kill_9_then_auto_resume_reproduces_the_uninterrupted_losses(tmp_path, u
     opt = resume_options(tmp_path, "interrupted", workers)
     path = write_options(opt, tmp_path / "run.yml")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-opt", str(path)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "-opt", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     exp = tmp_path / "experiments" / "interrupted"
     log = exp / "train_log.jsonl"
 
@@ -175,11 +184,13 @@ def test_kill_9_then_auto_resume_reproduces_the_uninterrupted_losses(tmp_path, u
     state_iter, epoch, batch = int(m.group(3)), int(m.group(4)), int(m.group(5))
     assert int(m.group(2)) == state_iter and state_iter < killed_at and state_iter % 3 == 0
     assert 0 < batch < 4 and state_iter == epoch * 4 + batch, "the resume must start mid-epoch"
-    assert not [p for p in exp.parent.iterdir() if "archived" in p.name], "the resumed run archived the experiment folder"
+    assert not [p for p in exp.parent.iterdir() if "archived" in p.name], (
+        "the resumed run archived the experiment folder"
+    )
 
     records = json_records(log)
     assert len(records) == len(before) + RESUME_TOTAL - state_iter, "records: the killed run's, then the resumed run's"
-    assert [r["iter"] for r in records[len(before):]] == list(range(state_iter + 1, RESUME_TOTAL + 1))
+    assert [r["iter"] for r in records[len(before) :]] == list(range(state_iter + 1, RESUME_TOTAL + 1))
     for rec in records:
         for key, value in ref[rec["iter"]].items():
             assert rec["losses"][key] == pytest.approx(value, rel=1e-5, abs=1e-7), (rec["iter"], key)
@@ -209,8 +220,8 @@ def test_rank_shards_are_disjoint_and_together_are_the_single_process_batches(n,
         steps = ranks[0].batches_per_epoch
         assert steps == single.batches_per_epoch and all(len(sh) == steps * bs for sh in shards)
         for b in range(steps):
-            union = sorted(item for sh in shards for item in sh[b * bs:(b + 1) * bs])
-            assert union == sorted(one[b * bs * world:(b + 1) * bs * world]), (epoch, b)
+            union = sorted(item for sh in shards for item in sh[b * bs : (b + 1) * bs])
+            assert union == sorted(one[b * bs * world : (b + 1) * bs * world]), (epoch, b)
         seeds = [seed for sh in shards for _, seed in sh]
         assert len(set(seeds)) == len(seeds)
         indices = [i for sh in shards for i, _ in sh]
@@ -322,7 +333,7 @@ def test_nonfinite_loss_is_logged_with_its_value_and_count(tmp_path, capsys):
     capsys.readouterr()
     model.step(loss, model.net_g)
     model.step(loss, model.net_g)
-    lines = [l for l in capsys.readouterr().out.splitlines() if "non-finite loss" in l]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "non-finite loss" in line]
     assert len(lines) == 2 and "WARNING" in lines[0], lines
     assert "(inf)" in lines[0] and "step skipped (1 in a row)" in lines[0] and "(2 in a row)" in lines[1], lines
 
@@ -370,8 +381,11 @@ def test_ema_is_what_training_updates_validates_and_saves(tmp_path):
     model = DPMambaIRModel(parsed)
     init = {k: v.clone() for k, v in model.net_g.state_dict().items()}
     gen = torch.Generator().manual_seed(0)
-    batch = {"lq": torch.rand(2, 3, 16, 16, generator=gen), "gt": torch.rand(2, 3, 16, 16, generator=gen),
-             "task": torch.tensor([0, 1])}
+    batch = {
+        "lq": torch.rand(2, 3, 16, 16, generator=gen),
+        "gt": torch.rand(2, 3, 16, 16, generator=gen),
+        "task": torch.tensor([0, 1]),
+    }
     model.feed_data(batch)
     model.optimize_parameters(1)
     after = model.net_g.state_dict()
@@ -386,10 +400,12 @@ def test_ema_is_what_training_updates_validates_and_saves(tmp_path):
         raw_out = model.net_g.eval()(batch["lq"], task=batch["task"]).clamp(0, 1)
     model.net_g.train()
     assert torch.allclose(out, ema_out, atol=1e-6), "predict() does not use the EMA weights"
-    assert float((ema_out - raw_out).abs().max()) > 1e-4, "EMA and raw outputs must differ for this test to mean anything"
+    assert float((ema_out - raw_out).abs().max()) > 1e-4, (
+        "EMA and raw outputs must differ for this test to mean anything"
+    )
 
-    from dpmambair.metrics import calculate_psnr
     from dpmambair.data.image_io import tensor_to_uint8
+    from dpmambair.metrics import calculate_psnr
 
     loader = [{"lq": batch["lq"][:1], "gt": batch["gt"][:1], "lq_path": ["a.png"], "task": batch["task"][:1]}]
     res = model.validation(loader, "v", 1, None, False)

@@ -1,17 +1,27 @@
 """The optimizer decays matrices and kernels only: A_log, D, biases, norms, skip scales and HEB's alpha are in the
 no-decay group (the Mamba / nanoGPT convention), for both stages."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from train_helpers import tiny_options
 
 from dpmambair.models.base_model import no_weight_decay
 from dpmambair.models.dpmambair_model import DPMambaIRModel
 from dpmambair.models.extractor_pretrain_model import ExtractorPretrainModel
-from train_helpers import tiny_options
 
-NO_DECAY_SUFFIXES = ("A_log", "D", "bias", "skip_scale1", "skip_scale2", "alpha", "norm1.weight", "norm2.weight",
-                     "out_norm.weight")
+NO_DECAY_SUFFIXES = (
+    "A_log",
+    "D",
+    "bias",
+    "skip_scale1",
+    "skip_scale2",
+    "alpha",
+    "norm1.weight",
+    "norm2.weight",
+    "out_norm.weight",
+)
 
 
 def _model(tmp_path, model_type="DPMambaIRModel", **net_g):
@@ -66,7 +76,9 @@ def test_groups_follow_the_convention(tmp_path):
         assert moved[name] == (not exempt and not zero), name
     decayed = [n for n, wd in decay.items() if wd]
     assert "net_g.patch_embed.weight" in decayed and "net_g.task_embedding.weight" in decayed
-    assert any(n.endswith("ssm.in_proj.weight") for n in decayed) and any(n.endswith("ffn.dwconv.weight") for n in decayed)
+    assert any(n.endswith("ssm.in_proj.weight") for n in decayed) and any(
+        n.endswith("ffn.dwconv.weight") for n in decayed
+    )
     assert any(n.endswith("heb.alpha") for n in decay) and any(n.endswith("skip_scale1") for n in decay)
 
 

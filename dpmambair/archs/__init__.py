@@ -3,6 +3,7 @@
 `build_network(opt)` turns the dict under `network_g` / `network_de` of an option file into a module:
 `type` picks the class, the other keys are its constructor arguments.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,7 +27,9 @@ def build_network(opt: Dict[str, Any], source: str = "network options") -> nn.Mo
     other option mistake.
     """
     if not isinstance(opt, dict) or "type" not in opt:
-        raise OptionError(f"{source}: needs a 'type' key naming a registered network ({', '.join(ARCH_REGISTRY.keys())})")
+        raise OptionError(
+            f"{source}: needs a 'type' key naming a registered network ({', '.join(ARCH_REGISTRY.keys())})"
+        )
     opt = copy.deepcopy(opt)
     name = opt.pop("type")
     cls = ARCH_REGISTRY.find(name)
@@ -36,8 +39,14 @@ def build_network(opt: Dict[str, Any], source: str = "network options") -> nn.Mo
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         unknown = [k for k in opt if k not in params]
         if unknown:
-            raise OptionError(f"{source}: unknown key '{unknown[0]}' for {cls.__name__} (accepted: {', '.join(params)})")
-    missing = [k for k, p in params.items() if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and k not in opt]
+            raise OptionError(
+                f"{source}: unknown key '{unknown[0]}' for {cls.__name__} (accepted: {', '.join(params)})"
+            )
+    missing = [
+        k
+        for k, p in params.items()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and k not in opt
+    ]
     if missing:
         raise OptionError(f"{source}: missing required key '{missing[0]}' for {cls.__name__}")
     try:

@@ -1,4 +1,5 @@
 """Unregistered building blocks shared by the networks (Restormer-style helpers and input checks)."""
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -20,9 +21,15 @@ def check_embedding(embedding: object, batch: int, embed_dim: int, who: str, nam
     """Raise ValueError unless `embedding` is a (batch, embed_dim) floating tensor."""
     if embedding is None:
         raise ValueError(f"{who}: '{name}' is required, expected shape ({batch}, {embed_dim})")
-    if (not isinstance(embedding, Tensor) or embedding.dim() != 2 or tuple(embedding.shape) != (batch, embed_dim)
-            or not embedding.is_floating_point()):
-        raise ValueError(f"{who}: '{name}' must be a float tensor of shape ({batch}, {embed_dim}), got {describe_shape(embedding)}")
+    if (
+        not isinstance(embedding, Tensor)
+        or embedding.dim() != 2
+        or tuple(embedding.shape) != (batch, embed_dim)
+        or not embedding.is_floating_point()
+    ):
+        raise ValueError(
+            f"{who}: '{name}' must be a float tensor of shape ({batch}, {embed_dim}), got {describe_shape(embedding)}"
+        )
 
 
 class ConditionedSequence(nn.ModuleList):

@@ -1,4 +1,5 @@
 """Degradation extractor E: degraded image → 512-d degradation embedding D (paper section 3.4, Fig. 3b)."""
+
 from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional
@@ -28,12 +29,28 @@ class CentralDifferenceConv2d(nn.Module):
     would make every image border look like a strong edge.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 dilation: int = 1, theta: float = 0.7, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        theta: float = 0.7,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         self.theta = theta
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation,
-                              padding=dilation * (kernel_size // 2), padding_mode="replicate", bias=bias)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            dilation=dilation,
+            padding=dilation * (kernel_size // 2),
+            padding_mode="replicate",
+            bias=bias,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv(x)
@@ -61,10 +78,21 @@ class ExtractorBranch(nn.Module):
     The first conv of the stem sets the branch's kind (CDC or plain) and scale (dilation).
     """
 
-    def __init__(self, in_channels: int, width: int, stages: int, convs_per_stage: int, conv: Callable[..., nn.Module],
-                 dilation: int = 1, theta: float = 0.7) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stages: int,
+        convs_per_stage: int,
+        conv: Callable[..., nn.Module],
+        dilation: int = 1,
+        theta: float = 0.7,
+    ) -> None:
         super().__init__()
-        layers: List[nn.Module] = [conv(in_channels, width, dilation=dilation, theta=theta), nn.LeakyReLU(0.2, inplace=True)]
+        layers: List[nn.Module] = [
+            conv(in_channels, width, dilation=dilation, theta=theta),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
         channels = width
         for i in range(stages):
             out = width * min(2 ** (i + 1), 4)
@@ -91,21 +119,30 @@ class DegradationExtractor(nn.Module):
     one batch mixes degradations and each image's embedding must depend on that image only.
     """
 
-    def __init__(self, version: str = "normal", in_channels: int = 3, embed_dim: int = 512, theta: float = 0.7,
-                 width: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        version: str = "normal",
+        in_channels: int = 3,
+        embed_dim: int = 512,
+        theta: float = 0.7,
+        width: Optional[int] = None,
+    ) -> None:
         super().__init__()
         if version not in VERSIONS:
             raise ValueError(f"DegradationExtractor: 'version' must be one of {', '.join(VERSIONS)}, got '{version}'")
         cfg = dict(VERSIONS[version])
         if width is not None:  # the CPU demo's small extractor: the version's depth at a smaller base width
             if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-                raise ValueError(f"DegradationExtractor: 'width' must be a positive int or null (the version's), got {width!r}")
+                raise ValueError(
+                    f"DegradationExtractor: 'width' must be a positive int or null (the version's), got {width!r}"
+                )
             cfg["width"] = width
         self.version, self.in_channels, self.embed_dim = version, in_channels, embed_dim
 
         def branch(conv: Callable[..., nn.Module], dilation: int = 1) -> ExtractorBranch:
-            return ExtractorBranch(in_channels, cfg["width"], cfg["stages"], cfg["convs_per_stage"], conv,
-                                   dilation=dilation, theta=theta)
+            return ExtractorBranch(
+                in_channels, cfg["width"], cfg["stages"], cfg["convs_per_stage"], conv, dilation=dilation, theta=theta
+            )
 
         self.edge_branch = branch(_cdc)
         self.artifact_branches = nn.ModuleList([branch(_cdc, d) for d in ARTIFACT_DILATIONS])

@@ -3,6 +3,7 @@
 Only used to pretrain the degradation extractor (stage 1): if R can rebuild the degraded image from the
 clean one and D alone, D must hold the degradation's type and strength.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F

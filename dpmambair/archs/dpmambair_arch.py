@@ -1,4 +1,5 @@
 """DPMambaIR: the U-shaped all-in-one restorer (paper section 3.3, Fig. 2; Restormer layout)."""
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Union
@@ -30,30 +31,69 @@ class DPMambaIR(nn.Module):
     and 148 GMACs at 1×3×256×256 with the scan excluded (paper: 29.35 M, 153.3 G).
     """
 
-    def __init__(self, inp_channels: int = 3, out_channels: int = 3, dim: int = 48,
-                 num_blocks: Sequence[int] = (4, 6, 6, 8), num_refinement_blocks: int = 4,
-                 ffn_expansion_factor: float = 2.0, d_state: int = 16, expand: float = 2,
-                 dt_rank: Union[int, str] = "auto", embed_dim: int = 512, prompt_delta: bool = True,
-                 prompt_B: bool = True, prompt_C: bool = True, heb: bool = True, scan: str = "single",
-                 insertion: str = "modulate", prompt_source: str = "extractor", num_tasks: int = 7,
-                 prompt_hidden: int = 32, scan_backend: str = "auto", output_init: str = "default",
-                 d_conv: int = 3, scan_chunk: Optional[int] = None, scan_segment: Optional[int] = None,
-                 fusion_dim: int = 8) -> None:
+    def __init__(
+        self,
+        inp_channels: int = 3,
+        out_channels: int = 3,
+        dim: int = 48,
+        num_blocks: Sequence[int] = (4, 6, 6, 8),
+        num_refinement_blocks: int = 4,
+        ffn_expansion_factor: float = 2.0,
+        d_state: int = 16,
+        expand: float = 2,
+        dt_rank: Union[int, str] = "auto",
+        embed_dim: int = 512,
+        prompt_delta: bool = True,
+        prompt_B: bool = True,
+        prompt_C: bool = True,
+        heb: bool = True,
+        scan: str = "single",
+        insertion: str = "modulate",
+        prompt_source: str = "extractor",
+        num_tasks: int = 7,
+        prompt_hidden: int = 32,
+        scan_backend: str = "auto",
+        output_init: str = "default",
+        d_conv: int = 3,
+        scan_chunk: Optional[int] = None,
+        scan_segment: Optional[int] = None,
+        fusion_dim: int = 8,
+    ) -> None:
         super().__init__()
         if len(num_blocks) != 4 or not all(isinstance(n, int) and n >= 0 for n in num_blocks):
-            raise ValueError(f"DPMambaIR: 'num_blocks' must be 4 non-negative ints (levels 1-3 and bottleneck), got {num_blocks!r}")
+            raise ValueError(
+                f"DPMambaIR: 'num_blocks' must be 4 non-negative ints (levels 1-3 and bottleneck), got {num_blocks!r}"
+            )
         if prompt_source not in PROMPT_SOURCES:
-            raise ValueError(f"DPMambaIR: 'prompt_source' must be one of {', '.join(PROMPT_SOURCES)}, got '{prompt_source}'")
+            raise ValueError(
+                f"DPMambaIR: 'prompt_source' must be one of {', '.join(PROMPT_SOURCES)}, got '{prompt_source}'"
+            )
         if out_channels != inp_channels:
-            raise ValueError(f"DPMambaIR: 'out_channels' ({out_channels}) must equal 'inp_channels' ({inp_channels}) "
-                             "for the global residual")
+            raise ValueError(
+                f"DPMambaIR: 'out_channels' ({out_channels}) must equal 'inp_channels' ({inp_channels}) "
+                "for the global residual"
+            )
         self.inp_channels, self.embed_dim = inp_channels, embed_dim
         self.prompt_source, self.num_tasks = prompt_source, num_tasks
-        block_opts = dict(d_state=d_state, expand=expand, dt_rank=dt_rank, embed_dim=embed_dim,
-                          ffn_expansion_factor=ffn_expansion_factor, prompt_delta=prompt_delta, prompt_B=prompt_B,
-                          prompt_C=prompt_C, heb=heb, scan=scan, insertion=insertion, prompt_hidden=prompt_hidden,
-                          scan_backend=scan_backend, d_conv=d_conv, scan_chunk=scan_chunk, scan_segment=scan_segment,
-                          fusion_dim=fusion_dim)
+        block_opts = dict(
+            d_state=d_state,
+            expand=expand,
+            dt_rank=dt_rank,
+            embed_dim=embed_dim,
+            ffn_expansion_factor=ffn_expansion_factor,
+            prompt_delta=prompt_delta,
+            prompt_B=prompt_B,
+            prompt_C=prompt_C,
+            heb=heb,
+            scan=scan,
+            insertion=insertion,
+            prompt_hidden=prompt_hidden,
+            scan_backend=scan_backend,
+            d_conv=d_conv,
+            scan_chunk=scan_chunk,
+            scan_segment=scan_segment,
+            fusion_dim=fusion_dim,
+        )
 
         def stage(channels: int, n: int) -> ConditionedSequence:
             return ConditionedSequence([DPSSBlock(channels, **block_opts) for _ in range(n)])
@@ -84,20 +124,29 @@ class DPMambaIR(nn.Module):
         # No prompt in use → no embedding table either (unused parameters would break DDP). The DP-SSM layers
         # decide whether the embedding is read; this network only collects their answer.
         self.uses_embedding = any(m.uses_embedding for m in self.modules() if isinstance(m, DPSSBlock))
-        self.task_embedding = (nn.Embedding(num_tasks, embed_dim)
-                               if prompt_source == "classes" and self.uses_embedding else None)
+        self.task_embedding = (
+            nn.Embedding(num_tasks, embed_dim) if prompt_source == "classes" and self.uses_embedding else None
+        )
 
     def _embedding(self, batch: int, embedding: Optional[Tensor], task: Optional[Tensor]) -> Optional[Tensor]:
         """The (b, embed_dim) degradation embedding the blocks use, or None when no prompt is in use."""
         if not self.uses_embedding:
             return None
         if self.task_embedding is not None:
-            if (not isinstance(task, Tensor) or task.dim() != 1 or task.shape[0] != batch
-                    or task.dtype not in (torch.int64, torch.int32)):
+            if (
+                not isinstance(task, Tensor)
+                or task.dim() != 1
+                or task.shape[0] != batch
+                or task.dtype not in (torch.int64, torch.int32)
+            ):
                 got = tuple(task.shape) if isinstance(task, Tensor) else type(task).__name__
-                raise ValueError(f"DPMambaIR: 'task' must be an int64 tensor of task labels with shape ({batch},), got {got}")
+                raise ValueError(
+                    f"DPMambaIR: 'task' must be an int64 tensor of task labels with shape ({batch},), got {got}"
+                )
             if task.numel() and (int(task.min()) < 0 or int(task.max()) >= self.num_tasks):
-                raise ValueError(f"DPMambaIR: 'task' labels must lie in [0, {self.num_tasks - 1}] (num_tasks={self.num_tasks})")
+                raise ValueError(
+                    f"DPMambaIR: 'task' labels must lie in [0, {self.num_tasks - 1}] (num_tasks={self.num_tasks})"
+                )
             return self.task_embedding(task.long())
         check_embedding(embedding, batch, self.embed_dim, "DPMambaIR")
         return embedding

@@ -1,4 +1,8 @@
-"""DPSS block: the residual block of the DPMambaIR restorer (MambaIR's residual state-space block with DP-SSM and HEB)."""
+"""DPSS block: the residual block of the DPMambaIR restorer.
+
+MambaIR's residual state-space block with DP-SSM and HEB.
+"""
+
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -23,18 +27,47 @@ class DPSSBlock(nn.Module):
     (Table 3 rows without it). The other keys are passed to DPSSM.
     """
 
-    def __init__(self, dim: int, d_state: int = 16, expand: float = 2, dt_rank: Union[int, str] = "auto",
-                 embed_dim: int = 512, ffn_expansion_factor: float = 2.0, prompt_delta: bool = True,
-                 prompt_B: bool = True, prompt_C: bool = True, heb: bool = True, scan: str = "single",
-                 insertion: str = "modulate", prompt_hidden: int = 32, scan_backend: str = "auto",
-                 d_conv: int = 3, scan_chunk: Optional[int] = None, scan_segment: Optional[int] = None,
-                 fusion_dim: int = 8) -> None:
+    def __init__(
+        self,
+        dim: int,
+        d_state: int = 16,
+        expand: float = 2,
+        dt_rank: Union[int, str] = "auto",
+        embed_dim: int = 512,
+        ffn_expansion_factor: float = 2.0,
+        prompt_delta: bool = True,
+        prompt_B: bool = True,
+        prompt_C: bool = True,
+        heb: bool = True,
+        scan: str = "single",
+        insertion: str = "modulate",
+        prompt_hidden: int = 32,
+        scan_backend: str = "auto",
+        d_conv: int = 3,
+        scan_chunk: Optional[int] = None,
+        scan_segment: Optional[int] = None,
+        fusion_dim: int = 8,
+    ) -> None:
         super().__init__()
         self.norm1 = LayerNorm2d(dim)
-        self.ssm = DPSSM(dim, d_state=d_state, expand=expand, dt_rank=dt_rank, embed_dim=embed_dim,
-                         prompt_delta=prompt_delta, prompt_B=prompt_B, prompt_C=prompt_C, scan=scan,
-                         insertion=insertion, prompt_hidden=prompt_hidden, scan_backend=scan_backend, d_conv=d_conv,
-                         scan_chunk=scan_chunk, scan_segment=scan_segment, fusion_dim=fusion_dim)
+        self.ssm = DPSSM(
+            dim,
+            d_state=d_state,
+            expand=expand,
+            dt_rank=dt_rank,
+            embed_dim=embed_dim,
+            prompt_delta=prompt_delta,
+            prompt_B=prompt_B,
+            prompt_C=prompt_C,
+            scan=scan,
+            insertion=insertion,
+            prompt_hidden=prompt_hidden,
+            scan_backend=scan_backend,
+            d_conv=d_conv,
+            scan_chunk=scan_chunk,
+            scan_segment=scan_segment,
+            fusion_dim=fusion_dim,
+        )
         self.skip_scale1 = nn.Parameter(torch.ones(1, dim, 1, 1))
         self.norm2 = LayerNorm2d(dim)
         self.ffn = FeedForward(dim, ffn_expansion_factor)

@@ -1,4 +1,5 @@
 """DP-SSM: the degradation-aware prompt selective scan layer (paper section 3.5, Eq. 8–9, Fig. 4a)."""
+
 from __future__ import annotations
 
 import math
@@ -34,13 +35,20 @@ class PromptMapping(nn.Sequential):
 class ScanParams(nn.Module):
     """The per-direction parameters of one selective scan: x_proj, dt_proj, A_log, D (Mamba initialisation)."""
 
-    def __init__(self, d_inner: int, d_state: int, dt_rank: int, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 dt_init_floor: float = 1e-4) -> None:
+    def __init__(
+        self,
+        d_inner: int,
+        d_state: int,
+        dt_rank: int,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        dt_init_floor: float = 1e-4,
+    ) -> None:
         super().__init__()
         self.dt_rank, self.d_state = dt_rank, d_state
         self.x_proj = nn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(dt_rank, d_inner, bias=True)
-        std = dt_rank ** -0.5
+        std = dt_rank**-0.5
         nn.init.uniform_(self.dt_proj.weight, -std, std)
         # Bias such that softplus(bias) is log-uniform in [dt_min, dt_max] (Mamba's dt initialisation).
         dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
@@ -93,8 +101,15 @@ class PromptCrossAttention(nn.Module):
     P(D) as in PromptConcat: the same capacity budget as modulation.
     """
 
-    def __init__(self, d_inner: int, embed_dim: int, hidden: int, fusion_dim: int, width: int = PROMPT_WIDTH,
-                 num_tokens: int = PROMPT_TOKENS) -> None:
+    def __init__(
+        self,
+        d_inner: int,
+        embed_dim: int,
+        hidden: int,
+        fusion_dim: int,
+        width: int = PROMPT_WIDTH,
+        num_tokens: int = PROMPT_TOKENS,
+    ) -> None:
         super().__init__()
         self.num_tokens, self.fusion_dim = num_tokens, fusion_dim
         self.prompt = prompt_net(embed_dim, hidden, width)
@@ -156,11 +171,25 @@ class DPSSM(nn.Module):
     directions; the two outputs are summed.
     """
 
-    def __init__(self, dim: int, d_state: int = 16, expand: float = 2, dt_rank: Union[int, str] = "auto",
-                 embed_dim: int = 512, prompt_delta: bool = True, prompt_B: bool = True, prompt_C: bool = True,
-                 scan: str = "single", insertion: str = "modulate", prompt_hidden: int = 32,
-                 scan_backend: str = "auto", d_conv: int = 3, scan_chunk: Optional[int] = None,
-                 scan_segment: Optional[int] = None, fusion_dim: int = 8) -> None:
+    def __init__(
+        self,
+        dim: int,
+        d_state: int = 16,
+        expand: float = 2,
+        dt_rank: Union[int, str] = "auto",
+        embed_dim: int = 512,
+        prompt_delta: bool = True,
+        prompt_B: bool = True,
+        prompt_C: bool = True,
+        scan: str = "single",
+        insertion: str = "modulate",
+        prompt_hidden: int = 32,
+        scan_backend: str = "auto",
+        d_conv: int = 3,
+        scan_chunk: Optional[int] = None,
+        scan_segment: Optional[int] = None,
+        fusion_dim: int = 8,
+    ) -> None:
         super().__init__()
         if scan not in SCANS:
             raise ValueError(f"DPSSM: 'scan' must be one of {', '.join(SCANS)}, got '{scan}'")
@@ -169,7 +198,9 @@ class DPSSM(nn.Module):
         if dt_rank != "auto" and not (isinstance(dt_rank, int) and dt_rank > 0):
             raise ValueError(f"DPSSM: 'dt_rank' must be 'auto' or a positive int, got {dt_rank!r}")
         if not (isinstance(d_conv, int) and d_conv > 0 and d_conv % 2):
-            raise ValueError(f"DPSSM: 'd_conv' must be a positive odd int (the depthwise conv keeps H, W), got {d_conv!r}")
+            raise ValueError(
+                f"DPSSM: 'd_conv' must be a positive odd int (the depthwise conv keeps H, W), got {d_conv!r}"
+            )
         if not (isinstance(fusion_dim, int) and fusion_dim > 0):
             raise ValueError(f"DPSSM: 'fusion_dim' must be a positive int, got {fusion_dim!r}")
         self.dim, self.d_state, self.embed_dim = dim, d_state, embed_dim
@@ -185,8 +216,9 @@ class DPSSM(nn.Module):
         self.conv2d = nn.Conv2d(d_inner, d_inner, d_conv, padding=d_conv // 2, groups=d_inner, bias=True)
         self.forward_scan = ScanParams(d_inner, d_state, self.dt_rank)
         self.backward_scan = ScanParams(d_inner, d_state, self.dt_rank) if scan == "bidirectional" else None
-        self.backward_branch = (SSMBranch(dim, d_inner, d_state, self.dt_rank, d_conv)
-                                if scan == "bidirectional_branch" else None)
+        self.backward_branch = (
+            SSMBranch(dim, d_inner, d_state, self.dt_rank, d_conv) if scan == "bidirectional_branch" else None
+        )
         self.out_norm = nn.LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
@@ -202,7 +234,8 @@ class DPSSM(nn.Module):
     def uses_embedding(self) -> bool:
         """Whether forward needs the degradation embedding (False only with modulate and every prompt off)."""
         return self.insertion != "modulate" or any(
-            m is not None for m in (self.prompt_delta, self.prompt_B, self.prompt_C))
+            m is not None for m in (self.prompt_delta, self.prompt_B, self.prompt_C)
+        )
 
     def _scan(self, params: ScanParams, u: Tensor, tokens: Tensor, alphas: Dict[str, Tensor]) -> Tensor:
         delta, B, C = params.project(tokens)
@@ -213,13 +246,26 @@ class DPSSM(nn.Module):
         if "C" in alphas:
             C = alphas["C"][:, :, None] * C
         A = -torch.exp(params.A_log.float())
-        # Δ is already softplus-ed and modulated, so the kernel must not apply softplus again (mamba_ssm's delta_softplus).
-        return selective_scan(u.contiguous(), delta.contiguous(), A, B.contiguous(), C.contiguous(), D=params.D.float(),
-                              delta_softplus=False, backend=self.scan_backend, chunk_size=self.scan_chunk,
-                              segment=self.scan_segment)
+        # Δ is already softplus-ed and modulated, so the kernel must not apply softplus again
+        # (mamba_ssm's delta_softplus).
+        return selective_scan(
+            u.contiguous(),
+            delta.contiguous(),
+            A,
+            B.contiguous(),
+            C.contiguous(),
+            D=params.D.float(),
+            delta_softplus=False,
+            backend=self.scan_backend,
+            chunk_size=self.scan_chunk,
+            segment=self.scan_segment,
+        )
 
     def _tokens(self, layers: nn.Module, x: Tensor, embedding: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """in_proj → (x, z); x: depthwise conv, SiLU, row-major tokens (b, L, d_inner), prompt fusion; z (b, L, d_inner)."""
+        """in_proj → (x, z); x: depthwise conv, SiLU, row-major tokens (b, L, d_inner), prompt fusion.
+
+        z is (b, L, d_inner).
+        """
         b, h, w, _ = x.shape
         xs, z = layers.in_proj(x).chunk(2, dim=-1)  # (b, H, W, d_inner) each
         xs = F.silu(layers.conv2d(xs.permute(0, 3, 1, 2).contiguous()))

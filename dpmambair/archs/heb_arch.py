@@ -1,4 +1,5 @@
 """HEB: the high-frequency enhancement block (paper section 3.5, Eq. 10, Fig. 4b)."""
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 Every `*_dataset.py` module here registers its classes when this package is imported. The package knows
 no networks (the layering in README.md, "Layout").
 """
+
 from __future__ import annotations
 
 from dpmambair.utils.misc import import_modules_with_suffix
@@ -16,5 +17,17 @@ from .tasks import DACLIP_FOLDERS, TASK_ALIASES, TASKS, canonical_task, task_ind
 
 _modules = import_modules_with_suffix(__file__, __name__, "_dataset")
 
-__all__ = ["DATASET_REGISTRY", "TASKS", "TASK_ALIASES", "DACLIP_FOLDERS", "DatasetError", "ProgressiveSchedule",
-           "build_dataloader", "build_dataset", "canonical_task", "crop_batch", "task_index", "worker_init_fn"]
+__all__ = [
+    "DATASET_REGISTRY",
+    "TASKS",
+    "TASK_ALIASES",
+    "DACLIP_FOLDERS",
+    "DatasetError",
+    "ProgressiveSchedule",
+    "build_dataloader",
+    "build_dataset",
+    "canonical_task",
+    "crop_batch",
+    "task_index",
+    "worker_init_fn",
+]

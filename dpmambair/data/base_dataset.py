@@ -1,4 +1,5 @@
 """What the paired, mixed and synthetic datasets share: options, augmentation, sample dicts, item listing."""
+
 from __future__ import annotations
 
 import warnings
@@ -62,7 +63,11 @@ class BaseImageDataset(SeedableMixin, Dataset):
     def raise_problems(self, problems: Sequence[str]) -> None:
         """Stop at construction on the first problem found, saying how many more there are."""
         if problems:
-            more = f" (and {len(problems) - 1} more problems; scripts/check_dataset.py lists them)" if len(problems) > 1 else ""
+            more = (
+                f" (and {len(problems) - 1} more problems; scripts/check_dataset.py lists them)"
+                if len(problems) > 1
+                else ""
+            )
             err = self.fail(problems[0] + more)
             err.problems = [f"{self.source}: {p}" for p in problems]  # all of them, for the checker
             raise err
@@ -73,17 +78,25 @@ class BaseImageDataset(SeedableMixin, Dataset):
             return
         small = [p for p, (h, w) in sizes.items() if h < self.gt_size or w < self.gt_size]
         if small:
-            warnings.warn(f"{self.source}: {len(small)} images are smaller than gt_size {self.gt_size} and will be "
-                          f"reflect-padded, e.g. {small[0]}", stacklevel=3)
+            warnings.warn(
+                f"{self.source}: {len(small)} images are smaller than gt_size {self.gt_size} and will be "
+                f"reflect-padded, e.g. {small[0]}",
+                stacklevel=3,
+            )
 
     def augment(self, imgs: Sequence[np.ndarray], rng: np.random.Generator) -> List[np.ndarray]:
         return augment(imgs, self.use_hflip, self.use_vflip, self.use_rot, rng)
 
     @staticmethod
-    def make_sample(lq: np.ndarray, gt: np.ndarray, lq_path: Any, gt_path: Any, task: Optional[str],
-                    **extra: Any) -> Dict[str, Any]:
-        sample: Dict[str, Any] = {"lq": img_to_tensor(lq), "gt": img_to_tensor(gt),
-                                  "lq_path": str(lq_path), "gt_path": str(gt_path)}
+    def make_sample(
+        lq: np.ndarray, gt: np.ndarray, lq_path: Any, gt_path: Any, task: Optional[str], **extra: Any
+    ) -> Dict[str, Any]:
+        sample: Dict[str, Any] = {
+            "lq": img_to_tensor(lq),
+            "gt": img_to_tensor(gt),
+            "lq_path": str(lq_path),
+            "gt_path": str(gt_path),
+        }
         if task is not None:
             sample["task"] = TASKS.index(task)
             sample["task_name"] = task

@@ -1,4 +1,5 @@
 """Data-pipeline throughput (scripts/bench_data.py): per-task sample cost in one process, and a DataLoader."""
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,9 @@ from .builder import build_dataset
 from .loader import build_dataloader
 
 
-def per_task_rate(dataset_opt: Dict[str, Any], source: str, patch: int, samples_per_task: int = 20,
-                  seed: int = 0) -> Dict[str, float]:
+def per_task_rate(
+    dataset_opt: Dict[str, Any], source: str, patch: int, samples_per_task: int = 20, seed: int = 0
+) -> Dict[str, float]:
     """Training samples per second for one worker, per task: read + crop + flip + degrade + to tensor."""
     opt = copy.deepcopy(dataset_opt)
     opt.update(phase="train", gt_size=patch)
@@ -38,8 +40,9 @@ def per_task_rate(dataset_opt: Dict[str, Any], source: str, patch: int, samples_
     return {k: len(v) / sum(v) for k, v in times.items()}
 
 
-def loader_rate(dataset_opt: Dict[str, Any], source: str, patch: int, workers: int = 2, batches: int = 20,
-                seed: int = 0) -> Dict[str, float]:
+def loader_rate(
+    dataset_opt: Dict[str, Any], source: str, patch: int, workers: int = 2, batches: int = 20, seed: int = 0
+) -> Dict[str, float]:
     """Samples per second delivered by a `workers`-process DataLoader (after start-up), batch as configured."""
     opt = copy.deepcopy(dataset_opt)
     opt.update(phase="train", gt_size=patch, num_worker_per_gpu=workers)
@@ -61,5 +64,11 @@ def loader_rate(dataset_opt: Dict[str, Any], source: str, patch: int, workers: i
         got += int(b["lq"].shape[0])
     dt = time.perf_counter() - t0
     del it, loader
-    return {"samples_per_s": got / dt, "batch": batch, "batches": batches, "startup_s": startup,
-            "seconds_per_batch": dt / batches, "threads": torch.get_num_threads()}
+    return {
+        "samples_per_s": got / dt,
+        "batch": batch,
+        "batches": batches,
+        "startup_s": startup,
+        "seconds_per_batch": dt / batches,
+        "threads": torch.get_num_threads(),
+    }

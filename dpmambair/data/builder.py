@@ -1,4 +1,5 @@
 """`build_dataset`: option block → dataset instance, through DATASET_REGISTRY."""
+
 from __future__ import annotations
 
 import copy
@@ -20,10 +21,14 @@ def build_dataset(opt: Dict[str, Any], source: str = "dataset", phase: Optional[
     `source` (train / val / test), so blocks written without `phase:` work as in BasicSR.
     """
     if not isinstance(opt, dict) or not opt.get("type"):
-        raise DatasetError(f"{source}: a dataset needs a 'type' key naming one of: {', '.join(DATASET_REGISTRY.keys())}")
+        raise DatasetError(
+            f"{source}: a dataset needs a 'type' key naming one of: {', '.join(DATASET_REGISTRY.keys())}"
+        )
     opt = copy.deepcopy(opt)
     opt["phase"] = phase or phase_of(opt, source)
     cls = DATASET_REGISTRY.find(str(opt["type"]))
     if cls is None:
-        raise DatasetError(f"{source}: unknown dataset type '{opt['type']}'; known types: {', '.join(DATASET_REGISTRY.keys())}")
+        raise DatasetError(
+            f"{source}: unknown dataset type '{opt['type']}'; known types: {', '.join(DATASET_REGISTRY.keys())}"
+        )
     return cls(opt, source)  # type: ignore[operator]

@@ -4,6 +4,7 @@ Construction already checks folders, pairing, headers and sizes; this adds a ful
 threads: OpenCV releases the GIL while decoding), runs the degradation engine once per synthetic degradation,
 counts samples per task and collects *all* problems instead of stopping at the first.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,7 +47,10 @@ def _decode_item(item: Item) -> Optional[str]:
         except DatasetError as err:
             return str(err)
     if len(shapes) == 2 and shapes[0] != shapes[1]:
-        return f"lq and gt sizes differ: {item.lq} is {shapes[0][1]}x{shapes[0][0]} but {item.gt} is {shapes[1][1]}x{shapes[1][0]}"
+        return (
+            f"lq and gt sizes differ: {item.lq} is {shapes[0][1]}x{shapes[0][0]} "
+            f"but {item.gt} is {shapes[1][1]}x{shapes[1][0]}"
+        )
     return None
 
 
@@ -95,13 +99,15 @@ def check_block(key: str, block: Dict[str, Any], source: str, decode: bool = Tru
     return report
 
 
-def check_datasets(opt: Dict[str, Any], decode: bool = True, workers: int = 2,
-                   only: Optional[str] = None) -> List[DatasetReport]:
+def check_datasets(
+    opt: Dict[str, Any], decode: bool = True, workers: int = 2, only: Optional[str] = None
+) -> List[DatasetReport]:
     """Check every block under `datasets:` of parsed options (null blocks — cancelled inherited ones — are
     skipped; `only` keeps the blocks whose key starts with it, e.g. 'test')."""
     source = opt.get("opt_path", "options")
-    blocks = {k: v for k, v in (opt.get("datasets") or {}).items()
-              if v is not None and (not only or str(k).startswith(only))}
+    blocks = {
+        k: v for k, v in (opt.get("datasets") or {}).items() if v is not None and (not only or str(k).startswith(only))
+    }
     if not blocks:
         raise DatasetError(f"{source}: no dataset blocks to check" + (f" starting with '{only}'" if only else ""))
     return [check_block(key, block, f"{source}: datasets.{key}", decode, workers) for key, block in blocks.items()]
@@ -112,8 +118,9 @@ def format_reports(reports: List[DatasetReport], max_problems: int = 10) -> str:
     lines: List[str] = []
     for r in reports:
         status = "OK" if r.ok else f"{len(r.problems)} PROBLEM(S)"
-        lines.append(f"[{status}] datasets.{r.key} ({r.type}): {r.samples} samples, {r.files} files checked "
-                     f"in {r.seconds:.1f}s")
+        lines.append(
+            f"[{status}] datasets.{r.key} ({r.type}): {r.samples} samples, {r.files} files checked in {r.seconds:.1f}s"
+        )
         for task, n in sorted(r.tasks.items()):
             lines.append(f"    {task:<10} {n}")
         for p in r.problems[:max_problems]:

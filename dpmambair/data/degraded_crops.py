@@ -7,6 +7,7 @@ chosen by split (`dpmambair.data.demo.SPLITS`), so a probe can be built from hel
 degradation parameters from its own generator, seeded by (seed, photograph): the same samples in every
 run and whatever other photographs are included.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,12 +56,20 @@ def _check(crops_per_photo: int, crop_size: int, short_side: int, severities: Se
     if crop_size > short_side:
         raise DatasetError(f"degraded crops: 'crop_size' ({crop_size}) must not exceed 'short_side' ({short_side})")
     if not severities or any(not 0.0 <= float(s) <= 1.0 for s in severities):
-        raise DatasetError(f"degraded crops: 'severities' must be a non-empty list of values in [0, 1], got {list(severities)!r}")
+        raise DatasetError(
+            f"degraded crops: 'severities' must be a non-empty list of values in [0, 1], got {list(severities)!r}"
+        )
 
 
-def make_degraded_crops(photos: Sequence[str], severities: Sequence[float], crops_per_photo: int = 4,
-                        crop_size: int = 96, short_side: int = 128, tasks: Sequence[str] = TASKS,
-                        seed: int = 0) -> DegradedCrops:
+def make_degraded_crops(
+    photos: Sequence[str],
+    severities: Sequence[float],
+    crops_per_photo: int = 4,
+    crop_size: int = 96,
+    short_side: int = 128,
+    tasks: Sequence[str] = TASKS,
+    seed: int = 0,
+) -> DegradedCrops:
     """Crops × tasks × severities of each photograph, degraded one task at a time.
 
     Each photograph is resized to `short_side` first, so photographs of different resolutions (the training
@@ -79,7 +88,7 @@ def make_degraded_crops(photos: Sequence[str], severities: Sequence[float], crop
         h, w = img.shape[:2]
         for _ in range(crops_per_photo):
             y, x = int(rng.integers(0, h - crop_size + 1)), int(rng.integers(0, w - crop_size + 1))
-            crop = np.ascontiguousarray(img[y:y + crop_size, x:x + crop_size])
+            crop = np.ascontiguousarray(img[y : y + crop_size, x : x + crop_size])
             for task in task_names:
                 for sev in severities:
                     lq, _ = degrade(crop, task, float(sev), rng)

@@ -15,6 +15,7 @@ Layout written under the output folder:
     test/clean/<photo>.png    test/<task>/{lq,gt}/<photo>_s<sev>.png    test/metadata.jsonl
     splits.json   README.md
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,14 @@ DEMO_SEED = {"val": 1001, "test": 2002}
 def _loaders() -> Dict[str, Callable[[], np.ndarray]]:
     import skimage.data as d
 
-    return {"astronaut": d.astronaut, "rocket": d.rocket, "coffee": d.coffee, "chelsea": d.chelsea,
-            "motorcycle_left": lambda: d.stereo_motorcycle()[0], "motorcycle_right": lambda: d.stereo_motorcycle()[1]}
+    return {
+        "astronaut": d.astronaut,
+        "rocket": d.rocket,
+        "coffee": d.coffee,
+        "chelsea": d.chelsea,
+        "motorcycle_left": lambda: d.stereo_motorcycle()[0],
+        "motorcycle_right": lambda: d.stereo_motorcycle()[1],
+    }
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -69,15 +76,20 @@ def eval_view(img: np.ndarray, short: int) -> np.ndarray:
     long_max = max(8, int(short * 1.5) // 8 * 8)
     if w >= h and w > long_max:
         x0 = (w - long_max) // 2
-        img = img[:, x0:x0 + long_max]
+        img = img[:, x0 : x0 + long_max]
     elif h > w and h > long_max:
         y0 = (h - long_max) // 2
-        img = img[y0:y0 + long_max]
+        img = img[y0 : y0 + long_max]
     return np.ascontiguousarray(img)
 
 
-def build_demo(output: Union[str, Path], train_size: int = 256, eval_size: int = 128,
-               severities: Sequence[float] = (0.3, 0.6, 0.9), overwrite: bool = False) -> Dict[str, object]:
+def build_demo(
+    output: Union[str, Path],
+    train_size: int = 256,
+    eval_size: int = 128,
+    severities: Sequence[float] = (0.3, 0.6, 0.9),
+    overwrite: bool = False,
+) -> Dict[str, object]:
     """Write the demo dataset; `train_size`/`eval_size` are the short sides of training and evaluation images."""
     out = Path(output)
     if out.exists() and any(out.iterdir()):
@@ -94,12 +106,24 @@ def build_demo(output: Union[str, Path], train_size: int = 256, eval_size: int =
             img = resize_short_side(img, train_size) if split == "train" else eval_view(img, eval_size)
             write_image(clean / f"{name}.png", img)
         if split != "train":
-            res = synthesize_folder(clean, out / split, list(TASKS), seed=DEMO_SEED[split],
-                                    severities=list(severities), layout="per-task")
+            res = synthesize_folder(
+                clean, out / split, list(TASKS), seed=DEMO_SEED[split], severities=list(severities), layout="per-task"
+            )
             summary[f"{split}_pairs"] = res["pairs"]
-    (out / "splits.json").write_text(json.dumps(
-        {"source": "skimage.data (bundled photographs)", "splits": summary["splits"], "train_size": train_size,
-         "eval_size": eval_size, "severities": list(severities), "seeds": DEMO_SEED}, indent=2) + "\n")
+    (out / "splits.json").write_text(
+        json.dumps(
+            {
+                "source": "skimage.data (bundled photographs)",
+                "splits": summary["splits"],
+                "train_size": train_size,
+                "eval_size": eval_size,
+                "severities": list(severities),
+                "seeds": DEMO_SEED,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     (out / "README.md").write_text(_readme(train_size, eval_size, severities))
     return summary
 
@@ -113,13 +137,13 @@ def _readme(train_size: int, eval_size: int, severities: Sequence[float]) -> str
 Built offline from the photographs bundled with scikit-image {skimage.__version__} (`skimage.data`).
 Split by photograph, so validation and test scenes never appear in training:
 
-- train: {', '.join(SPLITS['train'])} — clean images, short side {train_size} px, degraded on the fly
+- train: {", ".join(SPLITS["train"])} — clean images, short side {train_size} px, degraded on the fly
   (`SyntheticDegradationDataset`, `dataroot_gt: datasets/demo/train/clean`)
-- val: {', '.join(SPLITS['val'])} — fixed pairs, short side {eval_size} px
-- test: {', '.join(SPLITS['test'])} — fixed pairs, short side {eval_size} px
+- val: {", ".join(SPLITS["val"])} — fixed pairs, short side {eval_size} px
+- test: {", ".join(SPLITS["test"])} — fixed pairs, short side {eval_size} px
 
 Every val/test photo is degraded by each of the seven tasks ({tasks}) at severities
-{', '.join(str(s) for s in severities)}:
+{", ".join(str(s) for s in severities)}:
 
     <split>/<task>/lq/<photo>_s<severity x 100>.png   degraded input
     <split>/<task>/gt/<photo>_s<severity x 100>.png   clean target

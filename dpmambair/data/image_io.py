@@ -6,6 +6,7 @@ values are kept as stored), grayscale is repeated to three channels, and 16-bit 
 so a 16-bit image and its 8-bit version load to (almost) the same floats. EXIF orientation is ignored, as in
 BasicSR, so an lq/gt pair stays aligned whatever camera metadata it carries.
 """
+
 from __future__ import annotations
 
 import os

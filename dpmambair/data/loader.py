@@ -1,4 +1,5 @@
 """`build_dataloader`: BasicSR's loader rules (per-GPU batch and workers), seeded workers, optional sampler."""
+
 from __future__ import annotations
 
 import functools
@@ -22,8 +23,15 @@ def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> No
             d.reseed(worker_seed)
 
 
-def build_dataloader(dataset: Dataset, dataset_opt: Dict[str, Any], num_gpu: int = 1, dist: bool = False,
-                     sampler: Optional[Sampler] = None, seed: Optional[int] = None, rank: int = 0) -> DataLoader:
+def build_dataloader(
+    dataset: Dataset,
+    dataset_opt: Dict[str, Any],
+    num_gpu: int = 1,
+    dist: bool = False,
+    sampler: Optional[Sampler] = None,
+    seed: Optional[int] = None,
+    rank: int = 0,
+) -> DataLoader:
     """A DataLoader for a dataset block, following BasicSR.
 
     Training: `batch_size_per_gpu` and `num_worker_per_gpu` per process under DDP (`dist=True`), multiplied by
@@ -42,13 +50,23 @@ def build_dataloader(dataset: Dataset, dataset_opt: Dict[str, Any], num_gpu: int
         drop_last = True
     else:
         batch_size, shuffle, drop_last = 1, False, False
-    kwargs: Dict[str, Any] = dict(batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
-                                  drop_last=drop_last, pin_memory=bool(dataset_opt.get("pin_memory", torch.cuda.is_available())))
+    kwargs: Dict[str, Any] = dict(
+        batch_size=batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=drop_last,
+        pin_memory=bool(dataset_opt.get("pin_memory", torch.cuda.is_available())),
+    )
     if workers > 0:
         kwargs["persistent_workers"] = bool(dataset_opt.get("persistent_workers", True))
         kwargs["prefetch_factor"] = int(dataset_opt.get("prefetch_factor", 2))
-        kwargs["worker_init_fn"] = functools.partial(worker_init_fn, num_workers=workers, rank=rank,
-                                                     seed=int(seed if seed is not None else dataset_opt.get("seed", 0) or 0))
+        kwargs["worker_init_fn"] = functools.partial(
+            worker_init_fn,
+            num_workers=workers,
+            rank=rank,
+            seed=int(seed if seed is not None else dataset_opt.get("seed", 0) or 0),
+        )
     if seed is not None:  # drives the shuffle order and the workers' base seeds: same seed, same stream
         kwargs["generator"] = torch.Generator().manual_seed(int(seed))
     return DataLoader(dataset, **kwargs)

@@ -1,4 +1,5 @@
 """Several degradation-specific datasets as one, each sample labelled with its task index from TASKS."""
+
 from __future__ import annotations
 
 import bisect
@@ -51,8 +52,7 @@ def _find_sub(folder: Path, names: Sequence[str], what: str, given: Optional[str
     raise DatasetError(f"{where}: {what} folder not found in {folder} (looked for {', '.join(names)})")
 
 
-def part_blocks(opt: Dict[str, Any], source: str, phase: str,
-                problems: Optional[List[str]] = None) -> List[PartBlock]:
+def part_blocks(opt: Dict[str, Any], source: str, phase: str, problems: Optional[List[str]] = None) -> List[PartBlock]:
     """The dataset block of every part of a MixedDegradationDataset block, without building anything.
 
     Layout problems (missing dataroot, no folder for a degradation, missing LQ/GT folder) raise a
@@ -105,7 +105,11 @@ def part_blocks(opt: Dict[str, Any], source: str, phase: str,
         folder = next((root / c for c in candidates if (root / c).is_dir()), None)
         where = f"{source} [{name}]"
         if folder is None:
-            report(DatasetError(f"{source}: no folder for degradation '{name}' in {root} (looked for {', '.join(candidates)})"))
+            report(
+                DatasetError(
+                    f"{source}: no folder for degradation '{name}' in {root} (looked for {', '.join(candidates)})"
+                )
+            )
             continue
         try:
             lq = _find_sub(folder, LQ_NAMES, "LQ", opt.get("lq_folder"), where)
@@ -137,13 +141,27 @@ class MixedDegradationDataset(BaseImageDataset):
     then applies the repeat factors as weights.
     """
 
-    KEYS = frozenset({"dataroot", "degradations", "datasets", "sampling", "repeat", "lq_folder", "gt_folder",
-                      "filename_tmpl", "check_sizes", "recursive"})
+    KEYS = frozenset(
+        {
+            "dataroot",
+            "degradations",
+            "datasets",
+            "sampling",
+            "repeat",
+            "lq_folder",
+            "gt_folder",
+            "filename_tmpl",
+            "check_sizes",
+            "recursive",
+        }
+    )
 
     def __init__(self, opt: Dict[str, Any], source: str = "MixedDegradationDataset") -> None:
         super().__init__(opt, source)
-        parts = [(b.task, build_dataset(b.opt, b.where, self.phase), b.repeat)
-                 for b in part_blocks(self.opt, source, self.phase)]
+        parts = [
+            (b.task, build_dataset(b.opt, b.where, self.phase), b.repeat)
+            for b in part_blocks(self.opt, source, self.phase)
+        ]
         repeat = self._repeat_factors([t for t, _, _ in parts], [r for _, _, r in parts])
         self.parts: List[Tuple[Optional[str], Dataset]] = [(t, d) for t, d, _ in parts]
         sampling = str(self.opt.get("sampling", "concat")).lower()

@@ -1,4 +1,5 @@
 """Reading dataset option blocks: BasicSR key names, typo detection, phase, booleans and sizes."""
+
 from __future__ import annotations
 
 import difflib
@@ -8,11 +9,29 @@ from typing import Any, Callable, Dict, Iterable, Optional
 from .errors import DatasetError
 
 # keys any dataset block may carry (read by the loader builder or the trainer, not by the dataset)
-LOADER_KEYS = frozenset({
-    "name", "type", "phase", "io_backend", "batch_size_per_gpu", "num_worker_per_gpu", "use_shuffle",
-    "dataset_enlarge_ratio", "prefetch_mode", "prefetch_factor", "pin_memory", "persistent_workers",
-    "mini_batch_sizes", "iters", "gt_sizes", "num_prefetch_queue", "scale", "color", "seed",
-})
+LOADER_KEYS = frozenset(
+    {
+        "name",
+        "type",
+        "phase",
+        "io_backend",
+        "batch_size_per_gpu",
+        "num_worker_per_gpu",
+        "use_shuffle",
+        "dataset_enlarge_ratio",
+        "prefetch_mode",
+        "prefetch_factor",
+        "pin_memory",
+        "persistent_workers",
+        "mini_batch_sizes",
+        "iters",
+        "gt_sizes",
+        "num_prefetch_queue",
+        "scale",
+        "color",
+        "seed",
+    }
+)
 AUGMENT_KEYS = frozenset({"gt_size", "use_hflip", "use_vflip", "use_rot", "use_flip"})
 
 
@@ -68,7 +87,9 @@ def check_io_backend(opt: Dict[str, Any], source: str) -> None:
         raise DatasetError(f"{source}: io_backend type '{kind}' is not supported; use 'disk' (image files in folders)")
 
 
-def repeat_factors(value: Any, tasks: Iterable[Optional[str]], canonical: Callable[[Any], str], what: str) -> Dict[str, float]:
+def repeat_factors(
+    value: Any, tasks: Iterable[Optional[str]], canonical: Callable[[Any], str], what: str
+) -> Dict[str, float]:
     """The `repeat: {task: factor}` key as {canonical task: factor} ({} when unset); ValueError naming the problem.
 
     Why one parser: MixedDegradationDataset and SyntheticDegradationDataset accept the same key, so they check it

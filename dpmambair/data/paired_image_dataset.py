@@ -1,4 +1,5 @@
 """Paired lq/gt images from two folders (or a meta-info file): the dataset of every single-task benchmark."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,8 +31,9 @@ class PairedImageDataset(BaseImageDataset):
     flips for lq and gt; validation/test samples are whole images.
     """
 
-    KEYS = frozenset({"dataroot_lq", "dataroot_gt", "meta_info_file", "filename_tmpl", "recursive", "task",
-                      "check_sizes"})
+    KEYS = frozenset(
+        {"dataroot_lq", "dataroot_gt", "meta_info_file", "filename_tmpl", "recursive", "task", "check_sizes"}
+    )
 
     def __init__(self, opt: Dict[str, Any], source: str = "PairedImageDataset") -> None:
         super().__init__(opt, source)
@@ -46,8 +48,9 @@ class PairedImageDataset(BaseImageDataset):
         if meta:
             self.pairs = pairs_from_meta_info(Path(meta), lq_dir, gt_dir, lq_tmpl, problems)
         else:
-            self.pairs = pair_folders(lq_dir, gt_dir, lq_tmpl, gt_tmpl, problems,
-                                      recursive=get_bool(self.opt, "recursive", False, source))
+            self.pairs = pair_folders(
+                lq_dir, gt_dir, lq_tmpl, gt_tmpl, problems, recursive=get_bool(self.opt, "recursive", False, source)
+            )
         if not problems and not self.pairs:
             problems.append(f"no lq/gt pairs found in {lq_dir} and {gt_dir}")
         if self.pairs and get_bool(self.opt, "check_sizes", True, source):  # also after pairing problems: list all
@@ -61,8 +64,10 @@ class PairedImageDataset(BaseImageDataset):
         """Decode both images; a size mismatch (possible when check_sizes is off) names both files."""
         lq, gt = read_image(pair.lq), read_image(pair.gt)
         if lq.shape != gt.shape:
-            raise self.fail(f"lq and gt sizes differ: {pair.lq} is {lq.shape[1]}x{lq.shape[0]} but {pair.gt} is "
-                            f"{gt.shape[1]}x{gt.shape[0]}")
+            raise self.fail(
+                f"lq and gt sizes differ: {pair.lq} is {lq.shape[1]}x{lq.shape[0]} but {pair.gt} is "
+                f"{gt.shape[1]}x{gt.shape[0]}"
+            )
         return lq, gt
 
     def __getitem__(self, index: int) -> Dict[str, Any]:

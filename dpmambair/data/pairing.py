@@ -4,6 +4,7 @@ Everything that can be checked without decoding pixels is checked here, at datas
 misnamed file or a size mismatch stops the run before the first training step. Problems are collected as
 one-line strings: datasets raise the first, `scripts/check_dataset.py` prints them all.
 """
+
 from __future__ import annotations
 
 import re
@@ -48,7 +49,7 @@ class NameTemplate:
         """The key if `stem` fits the template, else None."""
         p, s = self.prefix, self.suffix
         if len(stem) > len(p) + len(s) and stem.startswith(p) and stem.endswith(s):
-            return stem[len(p):len(stem) - len(s)] if s else stem[len(p):]
+            return stem[len(p) : len(stem) - len(s)] if s else stem[len(p) :]
         return None
 
     def format(self, key: str) -> str:
@@ -67,8 +68,10 @@ def templates_from_option(filename_tmpl: Union[None, str, Dict[str, str]]) -> Tu
         return NameTemplate(filename_tmpl), NameTemplate("{}")
     if isinstance(filename_tmpl, dict) and set(filename_tmpl) <= {"lq", "gt"}:
         return NameTemplate(str(filename_tmpl.get("lq", "{}"))), NameTemplate(str(filename_tmpl.get("gt", "{}")))
-    raise DatasetError(f"filename_tmpl must be a string like '{{}}_x4' or a mapping {{lq: 'rain-{{}}', gt: 'norain-{{}}'}}, "
-                       f"got {filename_tmpl!r}")
+    raise DatasetError(
+        f"filename_tmpl must be a string like '{{}}_x4' or a mapping {{lq: 'rain-{{}}', gt: 'norain-{{}}'}}, "
+        f"got {filename_tmpl!r}"
+    )
 
 
 def _listing(names: Sequence[str]) -> str:
@@ -87,8 +90,7 @@ def check_folder(folder: Union[str, Path], key: str) -> Path:
     return path
 
 
-def _keyed(files: List[Path], tmpl: NameTemplate, folder: Path, role: str,
-           problems: List[str]) -> Dict[str, Path]:
+def _keyed(files: List[Path], tmpl: NameTemplate, folder: Path, role: str, problems: List[str]) -> Dict[str, Path]:
     out: Dict[str, Path] = {}
     unmatched: List[str] = []
     for f in files:
@@ -101,12 +103,20 @@ def _keyed(files: List[Path], tmpl: NameTemplate, folder: Path, role: str,
             continue
         out[key] = f
     if unmatched:
-        problems.append(f"{role} images in {folder} that do not fit the name template '{tmpl.text}': {_listing(unmatched)}")
+        problems.append(
+            f"{role} images in {folder} that do not fit the name template '{tmpl.text}': {_listing(unmatched)}"
+        )
     return out
 
 
-def pair_folders(lq_dir: Path, gt_dir: Path, lq_tmpl: NameTemplate, gt_tmpl: NameTemplate,
-                 problems: List[str], recursive: bool = False) -> List[Pair]:
+def pair_folders(
+    lq_dir: Path,
+    gt_dir: Path,
+    lq_tmpl: NameTemplate,
+    gt_tmpl: NameTemplate,
+    problems: List[str],
+    recursive: bool = False,
+) -> List[Pair]:
     """Pairs by shared key; unpaired files, duplicate keys and empty folders are appended to `problems`.
 
     lq and gt may live in one folder (PReNet's Rain100H keeps rain-XXX and norain-XXX together): each file
@@ -127,8 +137,10 @@ def pair_folders(lq_dir: Path, gt_dir: Path, lq_tmpl: NameTemplate, gt_tmpl: Nam
 
     if same:
         if lq_tmpl.text == gt_tmpl.text:
-            problems.append(f"dataroot_lq and dataroot_gt are the same folder ({lq_dir}); give filename_tmpl "
-                            "{lq: ..., gt: ...} templates that tell the two apart")
+            problems.append(
+                f"dataroot_lq and dataroot_gt are the same folder ({lq_dir}); give filename_tmpl "
+                "{lq: ..., gt: ...} templates that tell the two apart"
+            )
             return []
         first, second = sorted([("lq", lq_tmpl), ("gt", gt_tmpl)], key=lambda r: -len(r[1].text))
         groups: Dict[str, List[Path]] = {"lq": [], "gt": []}
@@ -141,12 +153,16 @@ def pair_folders(lq_dir: Path, gt_dir: Path, lq_tmpl: NameTemplate, gt_tmpl: Nam
             else:
                 neither.append(f.name)
         if neither:
-            problems.append(f"images in {lq_dir} that fit neither name template ('{lq_tmpl.text}' for lq, "
-                            f"'{gt_tmpl.text}' for gt): {_listing(neither)}")
+            problems.append(
+                f"images in {lq_dir} that fit neither name template ('{lq_tmpl.text}' for lq, "
+                f"'{gt_tmpl.text}' for gt): {_listing(neither)}"
+            )
         lq_files, gt_files = groups["lq"], groups["gt"]
         if not lq_files or not gt_files:
             side = "lq" if not lq_files else "gt"
-            problems.append(f"no {side} images fit the template '{(lq_tmpl if side == 'lq' else gt_tmpl).text}' in {lq_dir}")
+            problems.append(
+                f"no {side} images fit the template '{(lq_tmpl if side == 'lq' else gt_tmpl).text}' in {lq_dir}"
+            )
             return []
 
     def keyed(files: List[Path], tmpl: NameTemplate, root: Path, role: str) -> Dict[str, Path]:
@@ -167,19 +183,24 @@ def pair_folders(lq_dir: Path, gt_dir: Path, lq_tmpl: NameTemplate, gt_tmpl: Nam
     lq_only = sorted(k for k in lq_map if k not in gt_map)
     gt_only = sorted(k for k in gt_map if k not in lq_map)
     if lq_only:
-        problems.append(f"lq images without a gt image (expected in {gt_dir} as '{gt_tmpl.text}'): "
-                        f"{_listing([lq_map[k].name for k in lq_only])}")
+        problems.append(
+            f"lq images without a gt image (expected in {gt_dir} as '{gt_tmpl.text}'): "
+            f"{_listing([lq_map[k].name for k in lq_only])}"
+        )
     if gt_only:
-        problems.append(f"gt images without an lq image (expected in {lq_dir} as '{lq_tmpl.text}'): "
-                        f"{_listing([gt_map[k].name for k in gt_only])}")
+        problems.append(
+            f"gt images without an lq image (expected in {lq_dir} as '{lq_tmpl.text}'): "
+            f"{_listing([gt_map[k].name for k in gt_only])}"
+        )
     return [Pair(lq_map[k], gt_map[k], k) for k in sorted(lq_map) if k in gt_map]
 
 
 _BASICSR_SHAPE = re.compile(r"\s*\(\s*\d+\s*,\s*\d+\s*(,\s*\d+\s*)?\)\s*$")
 
 
-def pairs_from_meta_info(meta_file: Path, lq_dir: Path, gt_dir: Path, lq_tmpl: NameTemplate,
-                         problems: List[str]) -> List[Pair]:
+def pairs_from_meta_info(
+    meta_file: Path, lq_dir: Path, gt_dir: Path, lq_tmpl: NameTemplate, problems: List[str]
+) -> List[Pair]:
     """Pairs listed in a text file, one per line: `lq_path gt_path` (relative to the two dataroots), or one
     gt name (BasicSR's meta_info, optionally followed by `(h,w,c)`) whose lq name comes from the template.
 
@@ -238,8 +259,10 @@ def check_pair_sizes(pairs: Sequence[Pair], problems: List[str]) -> Dict[Path, T
     if bad:
         problems.append(f"not decodable images: {_listing(bad)}")
     if mismatched:
-        problems.append(f"lq and gt sizes differ: {mismatched[0]}"
-                        + (f" (and {len(mismatched) - 1} more pairs)" if len(mismatched) > 1 else ""))
+        problems.append(
+            f"lq and gt sizes differ: {mismatched[0]}"
+            + (f" (and {len(mismatched) - 1} more pairs)" if len(mismatched) > 1 else "")
+        )
     return sizes
 
 
@@ -257,5 +280,14 @@ def check_images(files: Sequence[Path], problems: List[str]) -> Dict[Path, Tuple
     return sizes
 
 
-__all__ = ["Pair", "NameTemplate", "templates_from_option", "check_folder", "pair_folders", "pairs_from_meta_info",
-           "check_pair_sizes", "check_images", "is_image_file"]
+__all__ = [
+    "Pair",
+    "NameTemplate",
+    "templates_from_option",
+    "check_folder",
+    "pair_folders",
+    "pairs_from_meta_info",
+    "check_pair_sizes",
+    "check_images",
+    "is_image_file",
+]

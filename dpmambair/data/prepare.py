@@ -6,6 +6,7 @@ a meta-info file of relative `lq gt` paths (nothing copied) or, optionally, flat
 named `<sequence>_<frame>.png`. LOL, Rain100H, RESIDE-6K, Snow100K and DA-CLIP's universal layout are read in
 place (see datasets/README.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ from .errors import DatasetError
 from .image_io import list_images
 
 
-def gopro_pairs(split_dir: Union[str, Path], blur_folder: str = "blur", sharp_folder: str = "sharp"
-                ) -> List[Tuple[str, str]]:
+def gopro_pairs(
+    split_dir: Union[str, Path], blur_folder: str = "blur", sharp_folder: str = "sharp"
+) -> List[Tuple[str, str]]:
     """(lq, gt) paths relative to `split_dir` for every frame of every sequence, sorted.
 
     `blur_folder` may be `blur_gamma` (the gamma-corrected blur some papers train on); a frame without its
@@ -29,7 +31,9 @@ def gopro_pairs(split_dir: Union[str, Path], blur_folder: str = "blur", sharp_fo
         raise DatasetError(f"GoPro split folder not found: {root}")
     seqs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not seqs:
-        raise DatasetError(f"no sequence folders in {root} (expected <sequence>/{blur_folder} and <sequence>/{sharp_folder})")
+        raise DatasetError(
+            f"no sequence folders in {root} (expected <sequence>/{blur_folder} and <sequence>/{sharp_folder})"
+        )
     pairs: List[Tuple[str, str]] = []
     for seq in seqs:
         blur, sharp = seq / blur_folder, seq / sharp_folder
@@ -40,7 +44,9 @@ def gopro_pairs(split_dir: Union[str, Path], blur_folder: str = "blur", sharp_fo
         gt = {p.name for p in list_images(sharp)}
         if lq != gt:
             odd = sorted(lq ^ gt)
-            raise DatasetError(f"{seq}: {blur_folder} and {sharp_folder} frames differ, e.g. {odd[0]} ({len(odd)} in total)")
+            raise DatasetError(
+                f"{seq}: {blur_folder} and {sharp_folder} frames differ, e.g. {odd[0]} ({len(odd)} in total)"
+            )
         pairs.extend((f"{seq.name}/{blur_folder}/{n}", f"{seq.name}/{sharp_folder}/{n}") for n in sorted(lq))
     return pairs
 
@@ -53,8 +59,9 @@ def write_meta_info(pairs: List[Tuple[str, str]], path: Union[str, Path]) -> Pat
     return path
 
 
-def link_flat(pairs: List[Tuple[str, str]], split_dir: Union[str, Path], out_dir: Union[str, Path],
-              copy: bool = False) -> Tuple[Path, Path]:
+def link_flat(
+    pairs: List[Tuple[str, str]], split_dir: Union[str, Path], out_dir: Union[str, Path], copy: bool = False
+) -> Tuple[Path, Path]:
     """`<out>/input/<sequence>_<frame>` and `<out>/target/...` as symbolic links (or copies) of the frames."""
     src, out = Path(split_dir).resolve(), Path(out_dir)
     lq_dir, gt_dir = out / "input", out / "target"

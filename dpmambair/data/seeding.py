@@ -6,6 +6,7 @@ otherwise created lazily from `torch.initial_seed()`, which PyTorch makes distin
 DataLoader worker. A generator copied into a new worker process is never reused: identical augmentation in
 every worker is the classic silent bug this avoids.
 """
+
 from __future__ import annotations
 
 import hashlib

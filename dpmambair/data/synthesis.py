@@ -6,6 +6,7 @@ results table can be broken down by the real degradation strength. Seeds are der
 name, degradation, pair index), so output is identical across runs and independent of the order or
 subset of images processed.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,19 @@ def _label(types: List[str]) -> str:
     return "-".join(types)
 
 
-def synthesize_folder(input_dir: Union[str, Path], output_dir: Union[str, Path], types: Sequence[str],
-                      seed: int = 0, severities: Optional[Sequence[float]] = None,
-                      severity_range: Tuple[float, float] = (0.0, 1.0), count: int = 1, layout: str = "flat",
-                      ranges: Optional[Mapping[str, Mapping[str, Any]]] = None, max_side: Optional[int] = None,
-                      overwrite: bool = False) -> Dict[str, Any]:
+def synthesize_folder(
+    input_dir: Union[str, Path],
+    output_dir: Union[str, Path],
+    types: Sequence[str],
+    seed: int = 0,
+    severities: Optional[Sequence[float]] = None,
+    severity_range: Tuple[float, float] = (0.0, 1.0),
+    count: int = 1,
+    layout: str = "flat",
+    ranges: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    max_side: Optional[int] = None,
+    overwrite: bool = False,
+) -> Dict[str, Any]:
     """Degrade every clean image in `input_dir` with every entry of `types` ('rain', or 'rain+fog' compounds).
 
     `severities` gives fixed severities (one pair per value); otherwise `count` pairs with severities drawn
@@ -100,9 +109,17 @@ def synthesize_folder(input_dir: Union[str, Path], output_dir: Union[str, Path],
                     lq_rel, gt_rel = Path(label) / "lq" / name, Path(label) / "gt" / name
                 write_image(out / lq_rel, lq)
                 write_image(out / gt_rel, clean)
-                records.append({"lq": lq_rel.as_posix(), "gt": gt_rel.as_posix(), "source": f.name,
-                                "degradation": "+".join(types_), "task": primary, "severity": round(sev, 6),
-                                "params": params})
+                records.append(
+                    {
+                        "lq": lq_rel.as_posix(),
+                        "gt": gt_rel.as_posix(),
+                        "source": f.name,
+                        "degradation": "+".join(types_),
+                        "task": primary,
+                        "severity": round(sev, 6),
+                        "params": params,
+                    }
+                )
     with open(out / METADATA, "w") as fh:
         for r in records:
             fh.write(json.dumps(r, sort_keys=True) + "\n")

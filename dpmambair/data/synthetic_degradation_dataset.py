@@ -1,4 +1,5 @@
 """Clean images → degraded/clean pairs made on the fly by the degradation engine."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,23 @@ class SyntheticDegradationDataset(BaseImageDataset):
     `lq_path` is a virtual name `<stem>_<degradation>_s<severity×100>.png` beside the clean image.
     """
 
-    KEYS = frozenset({"dataroot_gt", "meta_info_file", "degradations", "severity", "severities", "compound_prob",
-                      "degrade_size", "repeat", "degradation_opts", "cache_images", "recursive", "task", "check_sizes"})
+    KEYS = frozenset(
+        {
+            "dataroot_gt",
+            "meta_info_file",
+            "degradations",
+            "severity",
+            "severities",
+            "compound_prob",
+            "degrade_size",
+            "repeat",
+            "degradation_opts",
+            "cache_images",
+            "recursive",
+            "task",
+            "check_sizes",
+        }
+    )
 
     def __init__(self, opt: Dict[str, Any], source: str = "SyntheticDegradationDataset") -> None:
         super().__init__(opt, source)
@@ -100,7 +116,9 @@ class SyntheticDegradationDataset(BaseImageDataset):
             raise self.fail(f"'compound_prob' must lie in [0, 1], got {self.compound_prob}")
         size = self.opt.get("degrade_size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
-            raise self.fail(f"'degrade_size' must be a positive int (pixels; the region is at least gt_size), or null; got {size!r}")
+            raise self.fail(
+                f"'degrade_size' must be a positive int (pixels; the region is at least gt_size), or null; got {size!r}"
+            )
         # side of the training region that is degraded; larger than gt_size: the pair is cropped from it after
         self.region = max(size or 0, self.gt_size or 0)
         self.cache: Optional[Dict[int, np.ndarray]] = {} if get_bool(self.opt, "cache_images", False, source) else None
@@ -119,7 +137,9 @@ class SyntheticDegradationDataset(BaseImageDataset):
                 continue
             (files if (root / name).is_file() else missing).append(root / name)
         if missing:
-            problems.append(f"files listed in {meta} but missing: {', '.join(map(str, missing[:5]))} ({len(missing)} in total)")
+            problems.append(
+                f"files listed in {meta} but missing: {', '.join(map(str, missing[:5]))} ({len(missing)} in total)"
+            )
         elif not files:
             problems.append(f"meta_info_file lists no images: {meta}")
         return files
@@ -211,8 +231,15 @@ class SyntheticDegradationDataset(BaseImageDataset):
             # on the 8-pixel grid: JPEG blocks stay aligned with the image origin, as in a whole test image
             lq, gt = paired_random_crop(lq, gt, self.gt_size, rng, align=JPEG_BLOCK)
         path = self.files[image_i]
-        return self.make_sample(np.ascontiguousarray(lq), np.ascontiguousarray(gt), self._virtual_lq(path, label, severity),
-                                path, primary, degradation=label, params=json.dumps(params))
+        return self.make_sample(
+            np.ascontiguousarray(lq),
+            np.ascontiguousarray(gt),
+            self._virtual_lq(path, label, severity),
+            path,
+            primary,
+            degradation=label,
+            params=json.dumps(params),
+        )
 
     def items(self) -> List[Item]:
         if self.slots is not None:

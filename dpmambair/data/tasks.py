@@ -5,6 +5,7 @@ sub-datasets: a checkpoint trained with `prompt_source: classes` stays valid wha
 per-task metrics mean the same thing in every run. DA-CLIP's folder names (`low-light`, `snowy`, `rainy`,
 `hazy`, `jpeg-compressed`, `noisy`, `blurry`/`motion-blurry`) and a few common spellings are aliases.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Tuple
@@ -25,8 +26,13 @@ TASK_ALIASES: Dict[str, Tuple[str, ...]] = {
 
 # DA-CLIP's folder name for each task (https://github.com/Algolzw/daclip-uir, "Dataset Preparation").
 DACLIP_FOLDERS: Dict[str, str] = {
-    "lowlight": "low-light", "snow": "snowy", "rain": "rainy", "fog": "hazy",
-    "jpeg": "jpeg-compressed", "noise": "noisy", "blur": "motion-blurry",
+    "lowlight": "low-light",
+    "snow": "snowy",
+    "rain": "rainy",
+    "fog": "hazy",
+    "jpeg": "jpeg-compressed",
+    "noise": "noisy",
+    "blur": "motion-blurry",
 }
 
 _LOOKUP: Dict[str, str] = {t: t for t in TASKS}
@@ -47,8 +53,10 @@ def canonical_task(name: str) -> str:
     key = str(name).strip().lower()
     if key in _LOOKUP:
         return _LOOKUP[key]
-    raise UnknownTaskError(f"unknown degradation '{name}'; known: {', '.join(TASKS)} "
-                   f"(aliases: {', '.join(sorted(set(_LOOKUP) - set(TASKS)))})")
+    raise UnknownTaskError(
+        f"unknown degradation '{name}'; known: {', '.join(TASKS)} "
+        f"(aliases: {', '.join(sorted(set(_LOOKUP) - set(TASKS)))})"
+    )
 
 
 def task_index(name: str) -> int:

@@ -3,6 +3,7 @@
 One random draw decides the box and the flips of both images of a pair, so lq and gt can never drift apart;
 randomness comes only from the `numpy.random.Generator` passed in, so a sample is a function of its seed.
 """
+
 from __future__ import annotations
 
 from typing import List, Sequence, Tuple
@@ -39,8 +40,9 @@ def random_crop_box(height: int, width: int, patch: int, rng: np.random.Generato
     return top, left
 
 
-def paired_random_crop(lq: np.ndarray, gt: np.ndarray, patch: int, rng: np.random.Generator, align: int = 1
-                       ) -> Tuple[np.ndarray, np.ndarray]:
+def paired_random_crop(
+    lq: np.ndarray, gt: np.ndarray, patch: int, rng: np.random.Generator, align: int = 1
+) -> Tuple[np.ndarray, np.ndarray]:
     """The same random patch×patch box from lq and gt (reflect-padded first when an image is smaller);
     `align` puts its corner on a grid (8: JPEG blocks keep their position relative to the box)."""
     if lq.shape[:2] != gt.shape[:2]:
@@ -49,7 +51,7 @@ def paired_random_crop(lq: np.ndarray, gt: np.ndarray, patch: int, rng: np.rando
         lq = pad_to_size(lq, patch, patch)
         gt = pad_to_size(gt, patch, patch)
     top, left = random_crop_box(lq.shape[0], lq.shape[1], patch, rng, align)
-    return lq[top:top + patch, left:left + patch], gt[top:top + patch, left:left + patch]
+    return lq[top : top + patch, left : left + patch], gt[top : top + patch, left : left + patch]
 
 
 def random_crop(img: np.ndarray, patch: int, rng: np.random.Generator) -> np.ndarray:
@@ -57,11 +59,12 @@ def random_crop(img: np.ndarray, patch: int, rng: np.random.Generator) -> np.nda
     if img.shape[0] < patch or img.shape[1] < patch:
         img = pad_to_size(img, patch, patch)
     top, left = random_crop_box(img.shape[0], img.shape[1], patch, rng)
-    return img[top:top + patch, left:left + patch]
+    return img[top : top + patch, left : left + patch]
 
 
-def augment(imgs: Sequence[np.ndarray], hflip: bool, vflip: bool, rot: bool, rng: np.random.Generator
-            ) -> List[np.ndarray]:
+def augment(
+    imgs: Sequence[np.ndarray], hflip: bool, vflip: bool, rot: bool, rng: np.random.Generator
+) -> List[np.ndarray]:
     """The same random horizontal flip, vertical flip and transpose (90° rotation with a flip) for every image.
 
     Three draws are always made, whatever is enabled, so switching one flip off does not change the

@@ -11,6 +11,7 @@ self-contained checkpoint and scores type identification with `dpmambair.metrics
 all with cosine distance, plus a 2-D projection (PCA, or t-SNE when scikit-learn is installed) to plot.
 Used by scripts/plot_embeddings.py; lives here because it joins data (crops) and networks (the extractor).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,22 +24,31 @@ from torch import nn
 from dpmambair.archs import build_network
 from dpmambair.data.degraded_crops import DegradedCrops
 from dpmambair.data.tasks import TASKS
-from dpmambair.metrics.clustering import (class_centroids, loo_nearest_neighbour_predict,
-                                                 nearest_centroid_predict, per_class_accuracy, silhouette_score)
+from dpmambair.metrics.clustering import (
+    class_centroids,
+    loo_nearest_neighbour_predict,
+    nearest_centroid_predict,
+    per_class_accuracy,
+    silhouette_score,
+)
 from dpmambair.utils.checkpoint import CheckpointError, freeze, load_file, load_network
 from dpmambair.utils.options import OptionError
 
 PROJECTIONS = ("pca", "tsne")
 
 
-def load_extractor(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[nn.Module, Dict[str, Any]]:
+def load_extractor(
+    path: Union[str, Path], device: Union[str, torch.device] = "cpu"
+) -> Tuple[nn.Module, Dict[str, Any]]:
     """The frozen extractor and its options from a stage-1 file (`net_de_*.pth`: params + network_de) or a
     stage-2 restorer file (`net_g_*.pth`: params_de + network_de); CheckpointError naming the file otherwise."""
     path = Path(path)
     ckpt = load_file(path)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("network_de"), dict):
-        raise CheckpointError(f"{path}: not a degradation-extractor checkpoint (no 'network_de' options); expected "
-                              "experiments/<stage-1 name>/models/net_de_latest.pth or a restorer file that holds its extractor")
+        raise CheckpointError(
+            f"{path}: not a degradation-extractor checkpoint (no 'network_de' options); expected "
+            "experiments/<stage-1 name>/models/net_de_latest.pth or a restorer file that holds its extractor"
+        )
     key = "params_de" if ckpt.get("params_de") is not None else "params"
     try:
         net = build_network(dict(ckpt["network_de"]), f"{path}: network_de")
@@ -58,7 +68,7 @@ def embed_images(net: nn.Module, images: np.ndarray, batch_size: int = 32) -> np
     device = next(net.parameters()).device
     out = []
     for start in range(0, images.shape[0], batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).permute(0, 3, 1, 2)
+        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).permute(0, 3, 1, 2)
         out.append(net(batch.to(device, torch.float32)).float().cpu().numpy())
     return np.concatenate(out, axis=0)
 
@@ -71,8 +81,10 @@ def check_projection(method: str) -> None:
         try:
             import sklearn.manifold  # noqa: F401
         except ImportError:
-            raise ValueError("--method tsne needs scikit-learn (pip install scikit-learn); "
-                             "use --method pca, which needs nothing else") from None
+            raise ValueError(
+                "--method tsne needs scikit-learn (pip install scikit-learn); "
+                "use --method pca, which needs nothing else"
+            ) from None
 
 
 def project_2d(emb: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
@@ -92,12 +104,19 @@ def project_2d(emb: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarra
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30.0, max(2.0, (emb.shape[0] - 1) / 3)))
-    return TSNE(n_components=2, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(emb)
+    return TSNE(n_components=2, metric="cosine", init="pca", perplexity=perplexity, random_state=seed).fit_transform(
+        emb
+    )
 
 
-def type_identification(heldout_emb: np.ndarray, heldout_labels: np.ndarray, train_emb: Optional[np.ndarray] = None,
-                        train_labels: Optional[np.ndarray] = None, names: Sequence[str] = TASKS,
-                        metric: str = "cosine") -> Dict[str, Any]:
+def type_identification(
+    heldout_emb: np.ndarray,
+    heldout_labels: np.ndarray,
+    train_emb: Optional[np.ndarray] = None,
+    train_labels: Optional[np.ndarray] = None,
+    names: Sequence[str] = TASKS,
+    metric: str = "cosine",
+) -> Dict[str, Any]:
     """The three scores (and per-type accuracies) of embeddings labelled with positions in `names`."""
     heldout_labels = np.asarray(heldout_labels).reshape(-1)
     nn_pred = loo_nearest_neighbour_predict(heldout_emb, heldout_labels, metric)
@@ -115,8 +134,14 @@ def type_identification(heldout_emb: np.ndarray, heldout_labels: np.ndarray, tra
     return result
 
 
-def analyse_extractor(net: nn.Module, heldout: DegradedCrops, train: Optional[DegradedCrops] = None,
-                      batch_size: int = 32, method: str = "pca", seed: int = 0) -> Dict[str, Any]:
+def analyse_extractor(
+    net: nn.Module,
+    heldout: DegradedCrops,
+    train: Optional[DegradedCrops] = None,
+    batch_size: int = 32,
+    method: str = "pca",
+    seed: int = 0,
+) -> Dict[str, Any]:
     """Embed both sets, score type identification and project the held-out embeddings to 2-D.
 
     Returns {'metrics': ..., 'embeddings': (n, d), 'coords': (n, 2), 'train_embeddings': (m, d) or None}.
@@ -125,7 +150,20 @@ def analyse_extractor(net: nn.Module, heldout: DegradedCrops, train: Optional[De
     emb = embed_images(net, heldout.images, batch_size)
     train_emb = embed_images(net, train.images, batch_size) if train is not None else None
     metrics = type_identification(emb, heldout.labels(), train_emb, train.labels() if train is not None else None)
-    return {"metrics": metrics, "embeddings": emb, "coords": project_2d(emb, method, seed), "train_embeddings": train_emb}
+    return {
+        "metrics": metrics,
+        "embeddings": emb,
+        "coords": project_2d(emb, method, seed),
+        "train_embeddings": train_emb,
+    }
 
 
-__all__ = ["PROJECTIONS", "analyse_extractor", "check_projection", "embed_images", "load_extractor", "project_2d", "type_identification"]
+__all__ = [
+    "PROJECTIONS",
+    "analyse_extractor",
+    "check_projection",
+    "embed_images",
+    "load_extractor",
+    "project_2d",
+    "type_identification",
+]

@@ -9,6 +9,7 @@ Order of work for one batch: the extractor embeds the *whole* degraded image onc
 called on the whole image or on overlapping tiles, optionally for the 8 flips/rotations, always with that
 same embedding (the degradation type is a property of the image, not of a crop or an orientation).
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,13 @@ def _check_prototypes(protos: Any, source: str) -> Optional[Dict[str, Any]]:
         return None
     names = protos.get("names") if isinstance(protos, dict) else None
     emb = protos.get("embeddings") if isinstance(protos, dict) else None
-    if (not isinstance(names, (list, tuple)) or not isinstance(emb, Tensor) or emb.dim() != 2
-            or emb.shape[0] != len(names) or len(names) == 0):
+    if (
+        not isinstance(names, (list, tuple))
+        or not isinstance(emb, Tensor)
+        or emb.dim() != 2
+        or emb.shape[0] != len(names)
+        or len(names) == 0
+    ):
         raise CheckpointError(f"{source}: 'prototypes' must be {{'names': [k names], 'embeddings': (k, dim) tensor}}")
     return {"names": [str(n) for n in names], "embeddings": emb.detach().float().cpu()}
 
@@ -57,15 +63,27 @@ def _check_prototypes(protos: Any, source: str) -> Optional[Dict[str, Any]]:
 class Restorer:
     """Restores (b, 3, H, W) images in [0, 1] of any size with a restorer and its frozen degradation extractor."""
 
-    def __init__(self, net_g: nn.Module, net_de: Optional[nn.Module] = None, prompt_source: str = "extractor",
-                 prototypes: Optional[Dict[str, Any]] = None, tile: Optional[int] = None, tile_overlap: int = 32,
-                 self_ensemble: bool = False, device: Union[str, torch.device, None] = "cpu",
-                 source: str = "restorer") -> None:
+    def __init__(
+        self,
+        net_g: nn.Module,
+        net_de: Optional[nn.Module] = None,
+        prompt_source: str = "extractor",
+        prototypes: Optional[Dict[str, Any]] = None,
+        tile: Optional[int] = None,
+        tile_overlap: int = 32,
+        self_ensemble: bool = False,
+        device: Union[str, torch.device, None] = "cpu",
+        source: str = "restorer",
+    ) -> None:
         tile = tile or None  # 0 / null / false: whole image
         if tile is not None and (not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or tile % 8):
-            raise RestoreError(f"{source}: 'tile' must be a positive multiple of 8, or 0/null for the whole image, got {tile!r}")
+            raise RestoreError(
+                f"{source}: 'tile' must be a positive multiple of 8, or 0/null for the whole image, got {tile!r}"
+            )
         if not isinstance(tile_overlap, int) or tile_overlap < 0 or (tile is not None and tile_overlap > tile - 8):
-            raise RestoreError(f"{source}: 'tile_overlap' must be an int in [0, tile - 8], got {tile_overlap!r} (tile {tile})")
+            raise RestoreError(
+                f"{source}: 'tile_overlap' must be an int in [0, tile - 8], got {tile_overlap!r} (tile {tile})"
+            )
         if prompt_source not in ("extractor", "classes"):
             raise RestoreError(f"{source}: 'prompt_source' must be extractor or classes, got {prompt_source!r}")
         self.device, _ = resolve_device(device, f"{source}: device")
@@ -77,15 +95,24 @@ class Restorer:
         self.source = source
         self.load_report: Dict[str, Tuple[List[str], List[str]]] = {}
         if self.prompt_source == "extractor" and self.net_de is None and needs_extractor(net_g):
-            raise RestoreError(f"{source}: the restorer reads degradation embeddings but no degradation extractor was given")
+            raise RestoreError(
+                f"{source}: the restorer reads degradation embeddings but no degradation extractor was given"
+            )
 
     # ---- loading ------------------------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, path: Union[str, Path], opt: Optional[Mapping[str, Any]] = None,
-                        device: Union[str, torch.device, None] = "cpu", tile: Optional[int] = None,
-                        tile_overlap: Optional[int] = None, self_ensemble: Optional[bool] = None,
-                        strict: Optional[bool] = None, param_key: Optional[str] = None,
-                        logger: Optional[logging.Logger] = None) -> "Restorer":
+    def from_checkpoint(
+        cls,
+        path: Union[str, Path],
+        opt: Optional[Mapping[str, Any]] = None,
+        device: Union[str, torch.device, None] = "cpu",
+        tile: Optional[int] = None,
+        tile_overlap: Optional[int] = None,
+        self_ensemble: Optional[bool] = None,
+        strict: Optional[bool] = None,
+        param_key: Optional[str] = None,
+        logger: Optional[logging.Logger] = None,
+    ) -> "Restorer":
         """Build and load a restorer from `path`.
 
         The checkpoint's own `network_g` / `network_de` options win over `opt` (they are what the weights
@@ -111,14 +138,22 @@ class Restorer:
             given = opt.get("network_g")
             if isinstance(given, dict) and given != net_opt:
                 diff = sorted(k for k in set(given) | set(net_opt) if given.get(k) != net_opt.get(k))
-                log.warning(f"{opt_src}: network_g differs from the options stored in {path} ({', '.join(diff[:5])}); "
-                            "using the checkpoint's, which match its weights")
+                log.warning(
+                    f"{opt_src}: network_g differs from the options stored in {path} ({', '.join(diff[:5])}); "
+                    "using the checkpoint's, which match its weights"
+                )
         elif isinstance(opt.get("network_g"), dict):
             net_opt, src_g = opt["network_g"], f"{opt_src}: network_g"
         else:
-            raise CheckpointError(f"{path}: holds weights only (no 'network_g' options); give an option file with network_g")
+            raise CheckpointError(
+                f"{path}: holds weights only (no 'network_g' options); give an option file with network_g"
+            )
         net_g = _build(net_opt, src_g)
-        key_g = param_key or path_opt.get("param_key_g") or ("params_ema" if ckpt.get("params_ema") is not None else "params")
+        key_g = (
+            param_key
+            or path_opt.get("param_key_g")
+            or ("params_ema" if ckpt.get("params_ema") is not None else "params")
+        )
         report: Dict[str, Tuple[List[str], List[str]]] = {}
         report["network_g"] = load_network(net_g, path, strict=strict_g, param_key=key_g)
 
@@ -137,26 +172,35 @@ class Restorer:
                 if not isinstance(de_opt, dict):
                     raise CheckpointError(f"{de_path}: no 'network_de' options in the file or in {opt_src}")
                 net_de = _build(de_opt, f"{de_path}: network_de")
-                report["network_de"] = load_network(net_de, de_path, strict=strict_de,
-                                                    param_key=path_opt.get("param_key_de", "params"))
+                report["network_de"] = load_network(
+                    net_de, de_path, strict=strict_de, param_key=path_opt.get("param_key_de", "params")
+                )
                 if protos is None and isinstance(de_ckpt, dict):
                     protos, protos_src = de_ckpt.get("prototypes"), str(de_path)
             else:
-                raise CheckpointError(f"{path}: the restorer reads degradation embeddings (prompt_source: extractor) but the "
-                                      f"file has no extractor ('params_de') and {opt_src} sets no path.pretrain_network_de")
+                raise CheckpointError(
+                    f"{path}: the restorer reads degradation embeddings (prompt_source: extractor) but the "
+                    f"file has no extractor ('params_de') and {opt_src} sets no path.pretrain_network_de"
+                )
         del ckpt
         for name, (missing, unexpected) in report.items():
             if missing or unexpected:
-                log.warning(f"{path}: {name} loaded partially (strict_load off); not in the file: {missing[:10]}"
-                            f"{' ...' if len(missing) > 10 else ''}; ignored from the file: {unexpected[:10]}"
-                            f"{' ...' if len(unexpected) > 10 else ''}")
+                log.warning(
+                    f"{path}: {name} loaded partially (strict_load off); not in the file: {missing[:10]}"
+                    f"{' ...' if len(missing) > 10 else ''}; ignored from the file: {unexpected[:10]}"
+                    f"{' ...' if len(unexpected) > 10 else ''}"
+                )
         restorer = cls(
-            net_g, net_de, prompt_source=str(net_opt.get("prompt_source", getattr(net_g, "prompt_source", "extractor"))),
-            prototypes=_check_prototypes(protos, protos_src), device=device,
+            net_g,
+            net_de,
+            prompt_source=str(net_opt.get("prompt_source", getattr(net_g, "prompt_source", "extractor"))),
+            prototypes=_check_prototypes(protos, protos_src),
+            device=device,
             tile=opt.get("tile") if tile is None else tile,
             tile_overlap=int(opt.get("tile_overlap", 32) if tile_overlap is None else tile_overlap),
             self_ensemble=bool(opt.get("self_ensemble", False) if self_ensemble is None else self_ensemble),
-            source=str(path))
+            source=str(path),
+        )
         restorer.load_report = report
         log_scan_backend(net_opt, restorer.device, log, src_g)
         return restorer
@@ -166,14 +210,18 @@ class Restorer:
         channels = getattr(self.net_g, "inp_channels", 3)
         if not isinstance(lq, Tensor) or lq.dim() != 4 or lq.shape[1] != channels or not lq.is_floating_point():
             shape = tuple(lq.shape) if isinstance(lq, Tensor) else type(lq).__name__
-            raise RestoreError(f"{self.source}: 'lq' must be a float tensor (b, {channels}, H, W) in [0, 1], got {shape}")
+            raise RestoreError(
+                f"{self.source}: 'lq' must be a float tensor (b, {channels}, H, W) in [0, 1], got {shape}"
+            )
         return lq.to(self.device, torch.float32)
 
     @torch.no_grad()
     def embed(self, lq: Tensor) -> Tensor:
         """The (b, dim) degradation embedding of each whole image (the frozen extractor's output)."""
         if self.net_de is None:
-            raise RestoreError(f"{self.source}: this restorer has no degradation extractor (prompt_source: {self.prompt_source})")
+            raise RestoreError(
+                f"{self.source}: this restorer has no degradation extractor (prompt_source: {self.prompt_source})"
+            )
         return self.net_de(self._check(lq)).float()
 
     def _task(self, task: TaskLike, batch: int) -> Tensor:
@@ -194,7 +242,9 @@ class Restorer:
             return {}
         emb = self.embed(lq) if embedding is None else embedding.to(self.device, torch.float32)
         if emb.dim() != 2 or emb.shape[0] != lq.shape[0]:
-            raise RestoreError(f"{self.source}: 'embedding' must have shape ({lq.shape[0]}, dim), got {tuple(emb.shape)}")
+            raise RestoreError(
+                f"{self.source}: 'embedding' must have shape ({lq.shape[0]}, dim), got {tuple(emb.shape)}"
+            )
         return {"embedding": emb}
 
     @torch.no_grad()
@@ -215,6 +265,7 @@ class Restorer:
             def run(t: Tensor) -> Tensor:
                 return tiled_forward(net, t, tile, overlap)
         else:
+
             def run(t: Tensor) -> Tensor:
                 padded, (h, w) = pad_to_multiple(t, 8)
                 return net(padded)[..., :h, :w]
@@ -226,15 +277,21 @@ class Restorer:
     def similarities(self, lq: Optional[Tensor] = None, embedding: Optional[Tensor] = None) -> Tensor:
         """(b, k) cosine similarity of each image's embedding to each task prototype (names in prototypes['names'])."""
         if self.prototypes is None:
-            raise RestoreError(f"{self.source}: the checkpoint holds no degradation prototypes (they are computed during "
-                               "stage-1 validation on a set with task names), so the degradation type cannot be named")
+            raise RestoreError(
+                f"{self.source}: the checkpoint holds no degradation prototypes (they are computed during "
+                "stage-1 validation on a set with task names), so the degradation type cannot be named"
+            )
         emb = self.embed(lq) if embedding is None else embedding.float()
         protos = self.prototypes["embeddings"].to(emb.device)
         if emb.shape[-1] != protos.shape[-1]:
-            raise RestoreError(f"{self.source}: prototypes have dimension {protos.shape[-1]}, embeddings {emb.shape[-1]}")
+            raise RestoreError(
+                f"{self.source}: prototypes have dimension {protos.shape[-1]}, embeddings {emb.shape[-1]}"
+            )
         return F.cosine_similarity(emb[:, None, :], protos[None, :, :], dim=-1)
 
-    def nearest_degradation(self, lq: Optional[Tensor] = None, embedding: Optional[Tensor] = None) -> List[Tuple[str, float]]:
+    def nearest_degradation(
+        self, lq: Optional[Tensor] = None, embedding: Optional[Tensor] = None
+    ) -> List[Tuple[str, float]]:
         """Per image, the task whose prototype embedding is closest (cosine) and that similarity."""
         sims = self.similarities(lq, embedding)
         best, idx = sims.max(dim=1)

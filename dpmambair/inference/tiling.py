@@ -5,6 +5,7 @@ tensor of the same spatial size. The caller closes `fn` over whatever conditions
 per-image degradation embedding is computed once from the whole image and merely reused by every tile
 and every ensemble member (see `dpmambair.inference.restorer.Restorer`).
 """
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,7 @@ def _axis_window(starts: List[int], index: int, tile: int, device: torch.device)
     if index + 1 < len(starts):
         n = min(start + tile - starts[index + 1], tile // 2)
         if n > 0:
-            w[tile - n:] = torch.minimum(w[tile - n:], _ramp(n, device).flip(0))
+            w[tile - n :] = torch.minimum(w[tile - n :], _ramp(n, device).flip(0))
     return w
 
 
@@ -81,7 +82,10 @@ def tiled_forward(fn: TensorFn, x: Tensor, tile: int, overlap: int = 32) -> Tens
     if not isinstance(tile, int) or tile <= 0 or tile % ALIGN:
         raise ValueError(f"tiled_forward: 'tile' must be a positive multiple of {ALIGN}, got {tile!r}")
     if not isinstance(overlap, int) or overlap < 0 or overlap > tile - ALIGN:
-        raise ValueError(f"tiled_forward: 'tile_overlap' must be an int in [0, tile - {ALIGN}] = [0, {tile - ALIGN}], got {overlap!r}")
+        raise ValueError(
+            f"tiled_forward: 'tile_overlap' must be an int in [0, tile - {ALIGN}] = [0, {tile - ALIGN}], "
+            f"got {overlap!r}"
+        )
     padded, (h, w) = pad_to_multiple(x, ALIGN)
     hp, wp = padded.shape[-2:]
     th, tw = min(tile, hp), min(tile, wp)
@@ -94,23 +98,30 @@ def tiled_forward(fn: TensorFn, x: Tensor, tile: int, overlap: int = 32) -> Tens
     weight = torch.zeros(1, 1, hp, wp, dtype=torch.float32, device=x.device)
     for i, y0 in enumerate(ys):
         for j, x0 in enumerate(xs):
-            crop = padded[..., y0:y0 + th, x0:x0 + tw]
+            crop = padded[..., y0 : y0 + th, x0 : x0 + tw]
             res = _checked(fn(crop), crop, "tiled_forward")
             if out is None:
                 dtype = torch.promote_types(res.dtype, torch.float32)
                 out = torch.zeros(res.shape[0], res.shape[1], hp, wp, dtype=dtype, device=res.device)
             win = (wy[i][:, None] * wx[j][None, :]).to(res.device)
-            out[..., y0:y0 + th, x0:x0 + tw] += res.to(out.dtype) * win
-            weight[..., y0:y0 + th, x0:x0 + tw] += win
+            out[..., y0 : y0 + th, x0 : x0 + tw] += res.to(out.dtype) * win
+            weight[..., y0 : y0 + th, x0 : x0 + tw] += win
     assert out is not None
     return (out / weight.to(out.device))[..., :h, :w]
 
 
 def _checked(res: Tensor, inp: Tensor, who: str) -> Tensor:
-    if not isinstance(res, Tensor) or res.dim() != 4 or res.shape[0] != inp.shape[0] or res.shape[-2:] != inp.shape[-2:]:
+    if (
+        not isinstance(res, Tensor)
+        or res.dim() != 4
+        or res.shape[0] != inp.shape[0]
+        or res.shape[-2:] != inp.shape[-2:]
+    ):
         got = tuple(res.shape) if isinstance(res, Tensor) else type(res).__name__
-        raise ValueError(f"{who}: the network must return (b, c, h, w) with the input's batch and size "
-                         f"{tuple(inp.shape[-2:])}, got {got}")
+        raise ValueError(
+            f"{who}: the network must return (b, c, h, w) with the input's batch and size "
+            f"{tuple(inp.shape[-2:])}, got {got}"
+        )
     return res
 
 
@@ -136,8 +147,10 @@ def self_ensemble(fn: TensorFn, x: Tensor) -> Tensor:
         for k in range(4):
             y = _inverse(fn(_transform(x, k, flip)), k, flip)
             if y.shape[0] != x.shape[0] or y.shape[-2:] != x.shape[-2:]:
-                raise ValueError(f"self_ensemble: the network must return the input's batch and size {tuple(x.shape[-2:])}, "
-                                 f"got {tuple(y.shape)}")
+                raise ValueError(
+                    f"self_ensemble: the network must return the input's batch and size {tuple(x.shape[-2:])}, "
+                    f"got {tuple(y.shape)}"
+                )
             y = y.to(torch.promote_types(y.dtype, torch.float32))
             total = y if total is None else total + y
     assert total is not None

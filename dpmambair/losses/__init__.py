@@ -1,4 +1,5 @@
 """Losses: every `*_loss.py` here registers itself in LOSS_REGISTRY when this package is imported."""
+
 from __future__ import annotations
 
 import copy

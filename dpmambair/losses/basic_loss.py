@@ -3,6 +3,7 @@
 Every loss takes `loss_weight` and `reduction` ('mean' | 'sum' | 'none') as BasicSR's do, so option
 files written for BasicSR/Restormer/AdaIR read the same here.
 """
+
 from __future__ import annotations
 
 import torch

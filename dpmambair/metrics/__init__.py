@@ -1,4 +1,5 @@
 """Metrics: every `*_metric.py` here registers itself in METRIC_REGISTRY when this package is imported."""
+
 from __future__ import annotations
 
 import inspect
@@ -20,7 +21,10 @@ DESCRIPTIVE_KEYS = frozenset({"type", "better"})
 
 
 def get_metric(name: str, source: str = "metric options") -> Callable[..., Any]:
-    """The registered metric function called `name` (case-insensitive); one-line OptionError naming `source` otherwise."""
+    """The registered metric function called `name` (case-insensitive).
+
+    Otherwise a one-line OptionError naming `source`.
+    """
     fn = METRIC_REGISTRY.find(name)
     if fn is None:
         raise OptionError(f"{source}: unknown metric type '{name}'; known types: {', '.join(METRIC_REGISTRY.keys())}")
@@ -43,7 +47,9 @@ def calculate_metric(data: Dict[str, Any], opt: Dict[str, Any], source: str = "m
         raise OptionError(f"{source}: {fn.__name__} has no argument '{unknown[0]}' (it accepts: {', '.join(params)})")
     both = sorted(set(kwargs) & set(data))
     if both:
-        raise OptionError(f"{source}: '{both[0]}' is given both by the option block and by the caller; set it in one place")
+        raise OptionError(
+            f"{source}: '{both[0]}' is given both by the option block and by the caller; set it in one place"
+        )
     value = fn(**data, **kwargs)
     if isinstance(value, torch.Tensor):
         return float(value.double().mean().item())

@@ -5,6 +5,7 @@ does an image's embedding tell its degradation type, also for scenes it never sa
 default everywhere because that is how the codebase compares embeddings (`Restorer.nearest_degradation`).
 Not registered as image metrics (this module is deliberately not named `*_metric.py`).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -66,8 +67,13 @@ def nearest_centroid_predict(emb: np.ndarray, centroids: Dict[int, np.ndarray], 
     return np.asarray(keys)[np.argmin(dist, axis=1)]
 
 
-def nearest_centroid_accuracy(train_emb: np.ndarray, train_labels: np.ndarray, test_emb: np.ndarray,
-                              test_labels: np.ndarray, metric: str = "cosine") -> float:
+def nearest_centroid_accuracy(
+    train_emb: np.ndarray,
+    train_labels: np.ndarray,
+    test_emb: np.ndarray,
+    test_labels: np.ndarray,
+    metric: str = "cosine",
+) -> float:
     """Accuracy on (test_emb, test_labels) of the nearest-centroid classifier fitted on the training pair."""
     test_emb = _as_2d(test_emb, "test embeddings")
     test_labels = _as_labels(test_labels, test_emb.shape[0], "test labels")
@@ -122,6 +128,15 @@ def loo_nearest_neighbour_predict(emb: np.ndarray, labels: np.ndarray, metric: s
     return labels[np.argmin(dist, axis=1)]
 
 
-__all__ = ["METRICS", "class_centroids", "loo_nearest_neighbour_accuracy", "loo_nearest_neighbour_predict",
-           "nearest_centroid_accuracy", "nearest_centroid_predict", "pairwise_distances", "per_class_accuracy",
-           "silhouette_samples", "silhouette_score"]
+__all__ = [
+    "METRICS",
+    "class_centroids",
+    "loo_nearest_neighbour_accuracy",
+    "loo_nearest_neighbour_predict",
+    "nearest_centroid_accuracy",
+    "nearest_centroid_predict",
+    "pairwise_distances",
+    "per_class_accuracy",
+    "silhouette_samples",
+    "silhouette_score",
+]

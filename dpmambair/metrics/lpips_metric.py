@@ -4,6 +4,7 @@ Takes images in [0, 255] like `calculate_psnr` (BGR by default, as OpenCV reads 
 is built once per (net, device) and process by an explicit `lru_cache`, since building it costs a
 second or more and validation calls the metric once per image.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,8 +25,15 @@ def _lpips_network(net: str, device: str) -> torch.nn.Module:
 
 
 @METRIC_REGISTRY.register()
-def calculate_lpips(img: Any, img2: Any, crop_border: int = 0, input_order: str = "HWC", net: str = "alex",
-                    channel_order: str = "BGR", device: Optional[str] = None) -> float:
+def calculate_lpips(
+    img: Any,
+    img2: Any,
+    crop_border: int = 0,
+    input_order: str = "HWC",
+    net: str = "alex",
+    channel_order: str = "BGR",
+    device: Optional[str] = None,
+) -> float:
     """LPIPS v0.1 distance of two 3-channel [0, 255] images (0 for identical images; lower is better)."""
     if channel_order not in ("BGR", "RGB"):
         raise ValueError(f"channel_order must be 'BGR' or 'RGB', got '{channel_order}'")

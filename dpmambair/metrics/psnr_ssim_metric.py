@@ -13,6 +13,7 @@ Numpy functions take images in [0, 255] (uint8 or float), HWC or CHW, and comput
 The torch helpers take B×C×H×W (or C×H×W) RGB tensors in [0, 1], as the network outputs them, and
 return one value per image; they agree with the numpy functions on the same pixels.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,7 +51,10 @@ def reorder_image(img: Any, input_order: str = "HWC") -> np.ndarray:
 
 
 def to_y_channel(img: np.ndarray, channel_order: str = "BGR") -> np.ndarray:
-    """BT.601 luma (H×W×1, float64, [16, 235] for [0, 255] input) of a 3-channel image; 1-channel input is returned as is."""
+    """BT.601 luma (H×W×1, float64, [16, 235] for [0, 255] input) of a 3-channel image.
+
+    A 1-channel input is returned as is.
+    """
     img = img.astype(np.float64)
     if img.shape[2] == 1:
         return img
@@ -71,8 +75,9 @@ def crop_borders(a: np.ndarray, b: np.ndarray, crop_border: int) -> Tuple[np.nda
     return a[crop_border:-crop_border, crop_border:-crop_border], b[crop_border:-crop_border, crop_border:-crop_border]
 
 
-def _prepare(img: Any, img2: Any, crop_border: int, input_order: str, test_y_channel: bool,
-             channel_order: str) -> Tuple[np.ndarray, np.ndarray]:
+def _prepare(
+    img: Any, img2: Any, crop_border: int, input_order: str, test_y_channel: bool, channel_order: str
+) -> Tuple[np.ndarray, np.ndarray]:
     """Shared preamble: same shape, H×W×C float64, border crop, optional Y channel."""
     a, b = reorder_image(img, input_order), reorder_image(img2, input_order)
     if a.shape != b.shape:
@@ -84,14 +89,20 @@ def _prepare(img: Any, img2: Any, crop_border: int, input_order: str, test_y_cha
 
 
 @METRIC_REGISTRY.register()
-def calculate_psnr(img: Any, img2: Any, crop_border: int = 0, input_order: str = "HWC",
-                   test_y_channel: bool = False, channel_order: str = "BGR") -> float:
+def calculate_psnr(
+    img: Any,
+    img2: Any,
+    crop_border: int = 0,
+    input_order: str = "HWC",
+    test_y_channel: bool = False,
+    channel_order: str = "BGR",
+) -> float:
     """PSNR in dB of two [0, 255] images (higher is better; inf when they are identical)."""
     a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, channel_order)
     mse = float(np.mean((a - b) ** 2))
     if mse == 0:
         return float("inf")
-    return float(10.0 * np.log10(255.0 ** 2 / mse))
+    return float(10.0 * np.log10(255.0**2 / mse))
 
 
 @functools.lru_cache(maxsize=None)
@@ -106,7 +117,9 @@ def _gaussian_window() -> np.ndarray:
 def _ssim_2d(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM of two single-channel float64 [0, 255] images, averaged over the valid region."""
     if min(a.shape) < SSIM_WINDOW:
-        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels, got {a.shape[0]}×{a.shape[1]}")
+        raise ValueError(
+            f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels, got {a.shape[0]}×{a.shape[1]}"
+        )
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     window = _gaussian_window()
     r = SSIM_WINDOW // 2
@@ -115,23 +128,30 @@ def _ssim_2d(a: np.ndarray, b: np.ndarray) -> float:
         return cv2.filter2D(x, -1, window)[r:-r, r:-r]  # border handling is irrelevant after the crop
 
     mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a ** 2
-    var_b = blur(b * b) - mu_b ** 2
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return float(ssim_map.mean())
 
 
 @METRIC_REGISTRY.register()
-def calculate_ssim(img: Any, img2: Any, crop_border: int = 0, input_order: str = "HWC",
-                   test_y_channel: bool = False, channel_order: str = "BGR") -> float:
+def calculate_ssim(
+    img: Any,
+    img2: Any,
+    crop_border: int = 0,
+    input_order: str = "HWC",
+    test_y_channel: bool = False,
+    channel_order: str = "BGR",
+) -> float:
     """SSIM of two [0, 255] images, per channel and averaged (higher is better, 1 for identical images)."""
     a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, channel_order)
     return float(np.mean([_ssim_2d(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 
 
-def _prepare_torch(img: torch.Tensor, img2: torch.Tensor, crop_border: int,
-                   test_y_channel: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+def _prepare_torch(
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int, test_y_channel: bool
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """B×C×H×W float64 tensors in [0, 255], cropped, optionally reduced to Y (RGB input)."""
     if img.shape != img2.shape:
         raise ValueError(f"tensor shapes differ: {tuple(img.shape)} and {tuple(img2.shape)}")
@@ -153,15 +173,19 @@ def _prepare_torch(img: torch.Tensor, img2: torch.Tensor, crop_border: int,
 
 
 @METRIC_REGISTRY.register()
-def psnr_torch(img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False) -> torch.Tensor:
+def psnr_torch(
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False
+) -> torch.Tensor:
     """Per-image PSNR (shape B, float64, inf where identical) of RGB tensors in [0, 1]; for validation on the GPU."""
     a, b = _prepare_torch(img, img2, crop_border, test_y_channel)
     mse = ((a - b) ** 2).mean(dim=(1, 2, 3))
-    return 10.0 * torch.log10(255.0 ** 2 / mse)
+    return 10.0 * torch.log10(255.0**2 / mse)
 
 
 @METRIC_REGISTRY.register()
-def ssim_torch(img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False) -> torch.Tensor:
+def ssim_torch(
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False
+) -> torch.Tensor:
     """Per-image SSIM (shape B, float64) of RGB tensors in [0, 1], same definition as `calculate_ssim`."""
     a, b = _prepare_torch(img, img2, crop_border, test_y_channel)
     if min(a.shape[-2:]) < SSIM_WINDOW:
@@ -174,8 +198,8 @@ def ssim_torch(img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a ** 2
-    var_b = blur(b * b) - mu_b ** 2
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return ssim_map.mean(dim=(2, 3)).mean(dim=1)

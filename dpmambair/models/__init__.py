@@ -1,4 +1,5 @@
 """Models: every `*_model.py` here registers itself in MODEL_REGISTRY when this package is imported."""
+
 from dpmambair.utils.misc import import_modules_with_suffix
 from dpmambair.utils.registry import MODEL_REGISTRY
 

@@ -2,6 +2,7 @@
 
 Subclasses (`*_model.py`) say which networks exist, how a batch becomes a loss, and how to validate.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,8 +49,10 @@ def weight_decay_groups(named_params: Iterable[Tuple[str, nn.Parameter]], weight
     for name, p in named_params:
         if p.requires_grad:
             (keep if no_weight_decay(p) else decay)[name] = p
-    groups = [{"params": list(decay.values()), "names": list(decay), "weight_decay": weight_decay},
-              {"params": list(keep.values()), "names": list(keep), "weight_decay": 0.0}]
+    groups = [
+        {"params": list(decay.values()), "names": list(decay), "weight_decay": weight_decay},
+        {"params": list(keep.values()), "names": list(keep), "weight_decay": 0.0},
+    ]
     return [g for g in groups if g["params"]]
 
 
@@ -115,7 +118,9 @@ class BaseModel:
         missing, unexpected = load_network(net, path, strict=strict, param_key=param_key)
         self.logger.info(f"loaded {key} from {path}")
         if missing or unexpected:
-            self.logger.warning(f"{path}: not loaded (missing in file): {missing[:10]}; ignored (not in network): {unexpected[:10]}")
+            self.logger.warning(
+                f"{path}: not loaded (missing in file): {missing[:10]}; ignored (not in network): {unexpected[:10]}"
+            )
 
     # ---- optimisation ---------------------------------------------------------------------------
     def build_losses(self) -> Dict[str, nn.Module]:
@@ -131,7 +136,9 @@ class BaseModel:
         """The optimizer of `train.<key>` over the trainable parameters of `nets` (name → network), in two groups:
         `weight_decay` applies to matrices and kernels only (see `no_weight_decay`; docs/options.md lists both)."""
         train_opt = self.opt.get("train", {}) or {}
-        optim_opt = copy.deepcopy(train_opt.get(key) or {"type": "AdamW", "lr": 3e-4, "betas": [0.9, 0.999], "weight_decay": 1e-4})
+        optim_opt = copy.deepcopy(
+            train_opt.get(key) or {"type": "AdamW", "lr": 3e-4, "betas": [0.9, 0.999], "weight_decay": 1e-4}
+        )
         name = optim_opt.pop("type", "AdamW")
         classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         if str(name).lower() not in classes:
@@ -159,13 +166,20 @@ class BaseModel:
         for optimizer in self.optimizers:
             if name.lower() == "cosineannealinglr":
                 t_max = int(sched.get("T_max", total)) - warmup
-                main = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(t_max, 1), eta_min=float(sched.get("eta_min", 1e-6)))
+                main = torch.optim.lr_scheduler.CosineAnnealingLR(
+                    optimizer, T_max=max(t_max, 1), eta_min=float(sched.get("eta_min", 1e-6))
+                )
             elif name.lower() == "multisteplr":
-                main = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=sched["milestones"], gamma=sched.get("gamma", 0.5))
+                main = torch.optim.lr_scheduler.MultiStepLR(
+                    optimizer, milestones=sched["milestones"], gamma=sched.get("gamma", 0.5)
+                )
             elif name.lower() == "constantlr":
                 main = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
             else:
-                raise OptionError(f"{self.source}: train.scheduler.type '{name}' is not one of CosineAnnealingLR, MultiStepLR, ConstantLR")
+                raise OptionError(
+                    f"{self.source}: train.scheduler.type '{name}' is not one of "
+                    "CosineAnnealingLR, MultiStepLR, ConstantLR"
+                )
             if warmup:
                 ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup, total_iters=warmup)
                 main = torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
@@ -193,8 +207,10 @@ class BaseModel:
             limit = int(train_opt.get("max_nonfinite_steps", 5))
             self.logger.warning(f"non-finite loss ({loss.item()}); step skipped ({self.nonfinite_in_a_row} in a row)")
             if self.nonfinite_in_a_row >= limit:
-                raise RuntimeError(f"stopping: {self.nonfinite_in_a_row} non-finite losses in a row; lower the learning rate, "
-                                   "enable train.use_grad_clip, or check the data")
+                raise RuntimeError(
+                    f"stopping: {self.nonfinite_in_a_row} non-finite losses in a row; lower the learning rate, "
+                    "enable train.use_grad_clip, or check the data"
+                )
             return False
         self.nonfinite_in_a_row = 0
         if self.scaler is not None:
@@ -239,10 +255,13 @@ class BaseModel:
 
     def training_state(self, current_iter: int, epoch: int, batch_in_epoch: int) -> Dict[str, Any]:
         state: Dict[str, Any] = {
-            "iter": current_iter, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
+            "iter": current_iter,
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
             "optimizers": [o.state_dict() for o in self.optimizers],
             "schedulers": [s.state_dict() for s in self.schedulers],
-            "rng": get_rng_state(), "nonfinite_in_a_row": self.nonfinite_in_a_row,
+            "rng": get_rng_state(),
+            "nonfinite_in_a_row": self.nonfinite_in_a_row,
             "trainable": {k: unwrap(v).state_dict() for k, v in self.trainable.items()},
         }
         if self.ema is not None:
@@ -252,8 +271,10 @@ class BaseModel:
         return state
 
     def save_training_state(self, current_iter: int, epoch: int, batch_in_epoch: int) -> None:
-        save_atomic(self.training_state(current_iter, epoch, batch_in_epoch),
-                    self.experiment_path("training_states") / f"{current_iter}.state")
+        save_atomic(
+            self.training_state(current_iter, epoch, batch_in_epoch),
+            self.experiment_path("training_states") / f"{current_iter}.state",
+        )
 
     def resume_training(self, state: Dict[str, Any]) -> None:
         """Restore everything the state holds: networks, optimizers, schedulers, EMA, RNGs."""

@@ -1,4 +1,5 @@
 """Stage 2: train the DPMambaIR restorer with the pretrained degradation extractor frozen."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
@@ -6,16 +7,19 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from dpmambair.archs import build_network, needs_extractor
-from dpmambair.utils.checkpoint import freeze, load_file, unwrap
 from dpmambair.ops.backend_log import log_scan_backend
+from dpmambair.utils.checkpoint import freeze, load_file, unwrap
 from dpmambair.utils.options import OptionError
 from dpmambair.utils.registry import MODEL_REGISTRY
 
 from .base_model import BaseModel, has_losses
 from .validation import BestTracker, log_validation, run_validation
 
-PAPER_LOSSES = {"pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}, "mse_opt": {"type": "MSELoss", "loss_weight": 0.5},
-                "fft_opt": {"type": "FFTLoss", "loss_weight": 0.001}}
+PAPER_LOSSES = {
+    "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
+    "mse_opt": {"type": "MSELoss", "loss_weight": 0.5},
+    "fft_opt": {"type": "FFTLoss", "loss_weight": 0.001},
+}
 
 
 @MODEL_REGISTRY.register()
@@ -51,10 +55,15 @@ class DPMambaIRModel(BaseModel):
     def _load_extractor(self) -> None:
         path = (self.opt.get("path", {}) or {}).get("pretrain_network_de")
         if not path:
-            raise OptionError(f"{self.source}: network_g uses degradation embeddings (prompt_source: extractor) but "
-                              "path.pretrain_network_de is not set; pretrain the extractor first (stage 1) or use prompt_source: classes")
+            raise OptionError(
+                f"{self.source}: network_g uses degradation embeddings (prompt_source: extractor) but "
+                "path.pretrain_network_de is not set; pretrain the extractor first (stage 1) "
+                "or use prompt_source: classes"
+            )
         if "network_de" not in self.opt:
-            raise OptionError(f"{self.source}: path.pretrain_network_de is set but network_de (the extractor's options) is missing")
+            raise OptionError(
+                f"{self.source}: path.pretrain_network_de is set but network_de (the extractor's options) is missing"
+            )
         self.net_de = build_network(self.opt["network_de"], f"{self.source}: network_de")
         self.load_pretrained(self.net_de, "network_de")
         self.net_de = freeze(self.net_de.to(self.device))
@@ -71,7 +80,9 @@ class DPMambaIRModel(BaseModel):
         """Keyword arguments for net_g: the frozen extractor's embedding, or the task labels."""
         if self.prompt_source == "classes":
             if task is None:
-                raise ValueError(f"{self.source}: prompt_source: classes needs task labels, but the dataset gives no 'task'")
+                raise ValueError(
+                    f"{self.source}: prompt_source: classes needs task labels, but the dataset gives no 'task'"
+                )
             return {"task": task}
         if self.net_de is None:
             return {}
@@ -108,18 +119,23 @@ class DPMambaIRModel(BaseModel):
         val_opt = self.opt.get("val", {}) or {}
         metrics_opt = val_opt.get("metrics") or {"psnr": {"type": "calculate_psnr"}, "ssim": {"type": "calculate_ssim"}}
         save_dir = self.experiment_path("visualization") if save_img else None
-        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir,
-                                       device=self.device)
+        results, grids = run_validation(
+            self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir, device=self.device
+        )
         log_validation(results, set_name, current_iter, tb_logger, grids, self.tracker, metrics_opt, self.logger)
         return results
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def save(self, current_iter: int) -> None:
         """A self-contained restorer file: weights, EMA weights, both networks' options and the frozen extractor."""
-        obj: Dict[str, Any] = {"params": unwrap(self.net_g).state_dict(), "network_g": self.net_opt,
-                               "network_de": self.opt.get("network_de") if self.net_de is not None else None,
-                               "params_de": self.net_de.state_dict() if self.net_de is not None else None,
-                               "prototypes": self.prototypes, "iter": current_iter}
+        obj: Dict[str, Any] = {
+            "params": unwrap(self.net_g).state_dict(),
+            "network_g": self.net_opt,
+            "network_de": self.opt.get("network_de") if self.net_de is not None else None,
+            "params_de": self.net_de.state_dict() if self.net_de is not None else None,
+            "prototypes": self.prototypes,
+            "iter": current_iter,
+        }
         if self.ema is not None:
             obj["params_ema"] = self.ema.net.state_dict()
         self.save_file(obj, "net_g", current_iter)

@@ -4,6 +4,7 @@ The reconstruction pretext (paper §3.4, loss L1 + LPIPS) forces the embedding t
 severity of the degradation. `train.pretext: classification` instead trains E with cross-entropy
 on the task labels (the "classification-style extractor" row of Table 4).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,7 +22,10 @@ from dpmambair.utils.registry import MODEL_REGISTRY
 from .base_model import BaseModel, has_losses
 from .validation import BestTracker, log_validation, run_validation
 
-PAPER_LOSSES = {"pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}, "perceptual_opt": {"type": "LPIPSLoss", "loss_weight": 1.0}}
+PAPER_LOSSES = {
+    "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
+    "perceptual_opt": {"type": "LPIPSLoss", "loss_weight": 1.0},
+}
 DEFAULT_RECONSTRUCTOR = {"type": "DegradationReconstructor"}
 PRETEXTS = ("reconstruction", "classification")
 
@@ -36,11 +40,15 @@ class ExtractorPretrainModel(BaseModel):
             raise OptionError(f"{self.source}: missing required key 'network_de'")
         train_opt = opt.setdefault("train", {}) if self.is_train else (opt.get("train") or {})
         if "optim_g" in train_opt:
-            raise OptionError(f"{self.source}: train.optim_g: stage 1 has no net_g; its optimizer (net_de and net_r) "
-                              "is train.optim_de")
+            raise OptionError(
+                f"{self.source}: train.optim_g: stage 1 has no net_g; its optimizer (net_de and net_r) "
+                "is train.optim_de"
+            )
         self.pretext = train_opt.get("pretext", "reconstruction")
         if self.pretext not in PRETEXTS:
-            raise OptionError(f"{self.source}: train.pretext must be one of {', '.join(PRETEXTS)}, got {self.pretext!r}")
+            raise OptionError(
+                f"{self.source}: train.pretext must be one of {', '.join(PRETEXTS)}, got {self.pretext!r}"
+            )
         self.net_de = build_network(opt["network_de"], f"{self.source}: network_de").to(self.device)
         embed_dim = int(opt["network_de"].get("embed_dim", 512))
         if self.pretext == "reconstruction":
@@ -118,8 +126,9 @@ class ExtractorPretrainModel(BaseModel):
         if self.pretext == "classification":
             metrics_opt = {}
         save_dir = self.experiment_path("visualization") if save_img else None
-        results, grids = run_validation(self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir,
-                                       device=self.device)
+        results, grids = run_validation(
+            self.predict, dataloader, set_name, metrics_opt, self.source, current_iter, save_dir, device=self.device
+        )
         self._update_prototypes()
         log_validation(results, set_name, current_iter, tb_logger, grids, self.tracker, metrics_opt, self.logger)
         return results
@@ -138,16 +147,29 @@ class ExtractorPretrainModel(BaseModel):
         sums = torch.stack([self._emb_sum[n] if self._emb_count.get(n) else torch.zeros(dim) for n in names])
         counts = torch.tensor([float(self._emb_count.get(n, 0)) for n in names])
         # reduced on the model's device: an NCCL group only reduces CUDA tensors
-        sums, counts = reduce_sum(sums.to(self.device, torch.float64)), reduce_sum(counts.to(self.device, torch.float64))
+        sums, counts = (
+            reduce_sum(sums.to(self.device, torch.float64)),
+            reduce_sum(counts.to(self.device, torch.float64)),
+        )
         keep = counts > 0
         if keep.any():
-            self.prototypes = {"names": [n for n, k in zip(names, keep.tolist()) if k],
-                               "embeddings": (sums[keep] / counts[keep, None]).float().cpu()}
+            self.prototypes = {
+                "names": [n for n, k in zip(names, keep.tolist()) if k],
+                "embeddings": (sums[keep] / counts[keep, None]).float().cpu(),
+            }
 
     def save(self, current_iter: int) -> None:
         """net_de files carry their options and prototypes, so stage 2 and restore.py need nothing else."""
-        self.save_file({"params": unwrap(self.net_de).state_dict(), "network_de": self.opt["network_de"],
-                        "prototypes": self.prototypes, "iter": current_iter}, "net_de", current_iter)
+        self.save_file(
+            {
+                "params": unwrap(self.net_de).state_dict(),
+                "network_de": self.opt["network_de"],
+                "prototypes": self.prototypes,
+                "iter": current_iter,
+            },
+            "net_de",
+            current_iter,
+        )
         self.save_file({"params": unwrap(self.net_r).state_dict(), "pretext": self.pretext}, "net_r", current_iter)
 
 

@@ -1,5 +1,6 @@
 """Validation shared by the models: metrics per image, per task and per set, best-value tracking,
 optional saving of images, TensorBoard scalars and image grids. Works sharded across ranks."""
+
 from __future__ import annotations
 
 import inspect
@@ -46,9 +47,18 @@ class BestTracker:
         self.best = {tuple(k.split("/", 1)): tuple(v) for k, v in state.items()}  # type: ignore[misc]
 
 
-def run_validation(predict: Predict, dataloader: Iterable, set_name: str, metrics_opt: Dict[str, Any], source: str,
-                   current_iter: int, save_dir: Optional[Path] = None, num_grid: int = 3, *,
-                   device: torch.device) -> Tuple[Dict[str, float], List[np.ndarray]]:
+def run_validation(
+    predict: Predict,
+    dataloader: Iterable,
+    set_name: str,
+    metrics_opt: Dict[str, Any],
+    source: str,
+    current_iter: int,
+    save_dir: Optional[Path] = None,
+    num_grid: int = 3,
+    *,
+    device: torch.device,
+) -> Tuple[Dict[str, float], List[np.ndarray]]:
     """Evaluate one validation set; returns ({'psnr': avg, 'psnr/<task>': per-task avg, ...}, image grids).
 
     Sums and counts are reduced over ranks, so a sharded loader gives the same numbers as one rank.
@@ -100,8 +110,16 @@ def _all_keys(keys: List[str]) -> List[str]:
     return sorted({k for part in gathered for k in part})
 
 
-def log_validation(results: Dict[str, float], set_name: str, current_iter: int, tb_logger, grids: List[np.ndarray],
-                   tracker: BestTracker, metrics_opt: Dict[str, Any], logger) -> None:
+def log_validation(
+    results: Dict[str, float],
+    set_name: str,
+    current_iter: int,
+    tb_logger,
+    grids: List[np.ndarray],
+    tracker: BestTracker,
+    metrics_opt: Dict[str, Any],
+    logger,
+) -> None:
     """Log a validation result to the text log and TensorBoard, and track the best values."""
     lines = [f"validation {set_name} @ iter {current_iter}:"]
     for key, value in results.items():

@@ -23,6 +23,7 @@ that one step of a segment loop is a contiguous slice. The channels dg are inner
 n: a product of a per-channel factor (Δ, Δu) with a per-state one (A, B) then runs along the long
 channel axis, which a CPU vectorises far better than a short n (6-7x faster at n = 8).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -250,7 +251,7 @@ class ChunkedSelectiveScan(torch.autograd.Function):
             ch = _Chunk(dt[..., s:e], u4[..., s:e], B[..., s:e], An, segment)
             L, K = ch.L, ch.K
             seg_offset -= K
-            h_in = seg_states[:, :, seg_offset:seg_offset + K]
+            h_in = seg_states[:, :, seg_offset : seg_offset + K]
             a = ch.decays(ws.get("a", ch.shape))
             H = ch.inputs(ws.get("H", ch.shape))  # states, recomputed from the saved segment-entry states
             H[:, :, 0].addcmul_(a[:, :, 0], h_in)
@@ -263,7 +264,7 @@ class ChunkedSelectiveScan(torch.autograd.Function):
             # Q_t = Π_{r=t+1}^{end of segment + 1} exp(Δ_r A), the last factor belonging to the next segment
             G = torch.mul(ch.seg(C[..., s:e]).unsqueeze(-1), dy_s.unsqueeze(-2), out=ws.get("G", ch.shape))
             Q = ws.get("Q", ch.shape)
-            Q[:, :, L - 1, :K - 1] = a[:, :, 0, 1:]
+            Q[:, :, L - 1, : K - 1] = a[:, :, 0, 1:]
             Q[:, :, L - 1, K - 1] = 1.0  # the step into the next chunk is already inside `carry`
             for j in range(L - 2, -1, -1):
                 G[:, :, j].addcmul_(a[:, :, j + 1], G[:, :, j + 1])
@@ -296,9 +297,18 @@ class ChunkedSelectiveScan(torch.autograd.Function):
 
 
 def scan_chunked(
-    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None, z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None, delta_softplus: bool = False, return_last_state: bool = False,
-    chunk_size: Optional[int] = None, segment: Optional[int] = None,
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Optional[Tensor] = None,
+    z: Optional[Tensor] = None,
+    delta_bias: Optional[Tensor] = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+    chunk_size: Optional[int] = None,
+    segment: Optional[int] = None,
 ):
     """Chunked scan over normalised inputs (B, C as (b, g, n, l)); computes in u's dtype.
 

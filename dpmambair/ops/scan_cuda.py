@@ -3,6 +3,7 @@
 `import mamba_ssm` fails on machines without its compiled extension, so the import is guarded and
 `cuda_scan_available()` says whether this backend can be used.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional

@@ -9,6 +9,7 @@ loop, for tests). "auto" picks "cuda" when the kernel imported and the tensors a
 "chunked". The scan computes in float32 at least (half-precision inputs are upcast, the output cast
 back), so mixed-precision training keeps an exact recurrence.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple, Union
@@ -34,8 +35,16 @@ def _check(name: str, t: Optional[Tensor], expected: Tuple[int, ...], label: str
         raise ValueError(f"selective_scan: '{name}' must have shape {label} = {expected}, got {describe_shape(t)}")
 
 
-def validate_scan_args(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
-                       z: Optional[Tensor], delta_bias: Optional[Tensor]) -> None:
+def validate_scan_args(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Optional[Tensor],
+    z: Optional[Tensor],
+    delta_bias: Optional[Tensor],
+) -> None:
     """Raise ValueError naming the argument and the expected shape."""
     if not isinstance(u, Tensor) or u.dim() != 3:
         got = describe_shape(u)
@@ -60,7 +69,9 @@ def validate_scan_args(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
                 raise ValueError(f"selective_scan: '{name}' has g={g} groups, which must divide d={d}")
             _check(name, t, (b, g, n, length), "(b, g, n, l)")
     if B.dim() == 4 and C.dim() == 4 and B.shape[1] != C.shape[1]:
-        raise ValueError(f"selective_scan: 'B' and 'C' must have the same number of groups, got {B.shape[1]} and {C.shape[1]}")
+        raise ValueError(
+            f"selective_scan: 'B' and 'C' must have the same number of groups, got {B.shape[1]} and {C.shape[1]}"
+        )
     _check("D", D, (d,), "(d,)")
     _check("z", z, (b, d, length), "(b, d, l)")
     _check("delta_bias", delta_bias, (d,), "(d,)")
@@ -75,8 +86,9 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
-def check_backend(backend: str, device: torch.device, chunk_size: Optional[int] = None,
-                  segment: Optional[int] = None) -> Tuple[str, str, Optional[str]]:
+def check_backend(
+    backend: str, device: torch.device, chunk_size: Optional[int] = None, segment: Optional[int] = None
+) -> Tuple[str, str, Optional[str]]:
     """What a run with `scan_backend: backend` on `device` will use: (backend, log line, warning or None).
 
     Why: `auto` silently falling back to the chunked scan on a GPU costs much speed (an estimated 10x), and
@@ -85,27 +97,45 @@ def check_backend(backend: str, device: torch.device, chunk_size: Optional[int] 
     """
     name = resolve_backend(backend, device)
     if name == "cuda" and not cuda_scan_available():
-        raise ValueError(f"scan_backend 'cuda': mamba_ssm's kernel did not import ({cuda_import_error()}); "
-                         f"install it with `{INSTALL_COMMAND}`, or set scan_backend: auto")
+        raise ValueError(
+            f"scan_backend 'cuda': mamba_ssm's kernel did not import ({cuda_import_error()}); "
+            f"install it with `{INSTALL_COMMAND}`, or set scan_backend: auto"
+        )
     if name == "cuda" and device.type != "cuda":
-        raise ValueError(f"scan_backend 'cuda' needs a CUDA device, but the model runs on {device}; set scan_backend: auto")
+        raise ValueError(
+            f"scan_backend 'cuda' needs a CUDA device, but the model runs on {device}; set scan_backend: auto"
+        )
     if name == "cuda":
         line = f"selective scan backend: cuda (mamba_ssm's kernel; scan_backend: {backend})"
     else:
         sizes = f"chunk {chunk_size or 'auto'}, segment {segment or 'auto'}"
-        line = f"selective scan backend: {name} (pure PyTorch; scan_backend: {backend}; {sizes}, {device.type} settings)"
+        line = (
+            f"selective scan backend: {name} (pure PyTorch; scan_backend: {backend}; {sizes}, {device.type} settings)"
+        )
     warning = None
     if backend == "auto" and device.type == "cuda" and name != "cuda":
-        warning = (f"scan_backend auto: mamba_ssm's CUDA kernel did not import ({cuda_import_error()}), so the scan "
-                   f"falls back to the pure-PyTorch chunked backend, much slower on a GPU; install the kernel "
-                   f"with `{INSTALL_COMMAND}`")
+        warning = (
+            f"scan_backend auto: mamba_ssm's CUDA kernel did not import ({cuda_import_error()}), so the scan "
+            f"falls back to the pure-PyTorch chunked backend, much slower on a GPU; install the kernel "
+            f"with `{INSTALL_COMMAND}`"
+        )
     return name, line, warning
 
 
 def selective_scan(
-    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None, z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None, delta_softplus: bool = False, return_last_state: bool = False,
-    backend: str = "auto", chunk_size: Optional[int] = None, segment: Optional[int] = None,
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Optional[Tensor] = None,
+    z: Optional[Tensor] = None,
+    delta_bias: Optional[Tensor] = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+    backend: str = "auto",
+    chunk_size: Optional[int] = None,
+    segment: Optional[int] = None,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Selective scan y_t = C_t·h_t + D u_t, h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t (then · silu(z)).
 
@@ -118,10 +148,22 @@ def selective_scan(
     name = resolve_backend(backend, u.device)
     if name == "cuda":
         if u.device.type != "cuda":
-            raise ValueError("selective_scan: backend='cuda' needs tensors on a CUDA device; use backend='chunked' on CPU")
-        f32 = [t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16) else t for t in (delta, A, B, C, D, z, delta_bias)]
-        res = scan_cuda(u.float() if u.dtype in (torch.float16, torch.bfloat16) else u, *f32[:4], D=f32[4], z=f32[5],
-                        delta_bias=f32[6], delta_softplus=delta_softplus, return_last_state=return_last_state)
+            raise ValueError(
+                "selective_scan: backend='cuda' needs tensors on a CUDA device; use backend='chunked' on CPU"
+            )
+        f32 = [
+            t.float() if t is not None and t.dtype in (torch.float16, torch.bfloat16) else t
+            for t in (delta, A, B, C, D, z, delta_bias)
+        ]
+        res = scan_cuda(
+            u.float() if u.dtype in (torch.float16, torch.bfloat16) else u,
+            *f32[:4],
+            D=f32[4],
+            z=f32[5],
+            delta_bias=f32[6],
+            delta_softplus=delta_softplus,
+            return_last_state=return_last_state,
+        )
         if return_last_state:
             return res[0].to(u.dtype), res[1]
         return res.to(u.dtype)
@@ -133,13 +175,27 @@ def selective_scan(
 
     Bn = B if B.dim() == 4 else B.unsqueeze(1)
     Cn = C if C.dim() == 4 else C.unsqueeze(1)
-    args = (cast(u), cast(delta), cast(A), cast(Bn).contiguous(), cast(Cn).contiguous(), cast(D), cast(z), cast(delta_bias))
+    args = (
+        cast(u),
+        cast(delta),
+        cast(A),
+        cast(Bn).contiguous(),
+        cast(Cn).contiguous(),
+        cast(D),
+        cast(z),
+        cast(delta_bias),
+    )
     with autocast_off(u.device):
         if name == "reference":
             res = scan_reference(*args, delta_softplus=delta_softplus, return_last_state=return_last_state)
         else:
-            res = scan_chunked(*args, delta_softplus=delta_softplus, return_last_state=return_last_state,
-                               chunk_size=chunk_size, segment=segment)
+            res = scan_chunked(
+                *args,
+                delta_softplus=delta_softplus,
+                return_last_state=return_last_state,
+                chunk_size=chunk_size,
+                segment=segment,
+            )
     if return_last_state:
         return res[0].to(u.dtype), res[1]
     return res.to(u.dtype)

@@ -3,6 +3,7 @@
 Checkpoints follow BasicSR: a network file is `{"params": state_dict}` (and `"params_ema"` when EMA
 is on); a training state is a dict with the iteration, optimizer, scheduler and RNG states.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,10 @@ def save_atomic(obj: Any, path: str | Path) -> None:
         if tmp.exists():
             tmp.unlink()
         if isinstance(err, OSError):
-            raise CheckpointError(f"{path}: cannot write the checkpoint ({err.strerror or err}); "
-                                  "any previous file at this path is left as it was") from None
+            raise CheckpointError(
+                f"{path}: cannot write the checkpoint ({err.strerror or err}); "
+                "any previous file at this path is left as it was"
+            ) from None
         raise
 
 
@@ -115,7 +118,9 @@ def extract_state_dict(obj: Any, path: str | Path, param_key: Optional[str] = "p
     return {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}
 
 
-def load_network(net: nn.Module, path: str | Path, strict: bool = True, param_key: Optional[str] = "params") -> Tuple[list, list]:
+def load_network(
+    net: nn.Module, path: str | Path, strict: bool = True, param_key: Optional[str] = "params"
+) -> Tuple[list, list]:
     """Load weights into `net`. Strict: any missing/unexpected key or shape mismatch is an error naming
     the file and the first offending keys. Not strict: load what matches, return (missing, unexpected)."""
     state = extract_state_dict(load_file(path), path, param_key)
@@ -131,9 +136,13 @@ def load_network(net: nn.Module, path: str | Path, strict: bool = True, param_ke
         if unexpected:
             parts.append(f"unexpected keys: {_first(unexpected)}")
         if mismatched:
-            parts.append(f"shape mismatch: {_first(f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in mismatched)}")
-        raise CheckpointError(f"{path}: does not fit {type(net).__name__} ({'; '.join(parts)}); "
-                              "set strict_load: false to load only the matching weights")
+            parts.append(
+                f"shape mismatch: {_first(f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in mismatched)}"
+            )
+        raise CheckpointError(
+            f"{path}: does not fit {type(net).__name__} ({'; '.join(parts)}); "
+            "set strict_load: false to load only the matching weights"
+        )
     loadable = {k: v for k, v in state.items() if k in own and k not in mismatched}
     net.load_state_dict(loadable, strict=False)
     return missing + mismatched, unexpected

@@ -5,6 +5,7 @@ Drawn with OpenCV alone (no plotting dependency), from the per-image rows that `
 metrics.json (`image` = the degraded input's path, `output` = the restored image, `task`, `psnr`,
 and with `val.score_input` also `input_psnr`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,8 +54,9 @@ def pick_rows(images: Sequence[Dict[str, object]], tasks: Sequence[str], prefer:
     return picked
 
 
-def make_comparison_figure(rows: Sequence[Dict[str, object]], path: Union[str, Path], tile_width: int = 192,
-                           title: Optional[str] = None) -> Path:
+def make_comparison_figure(
+    rows: Sequence[Dict[str, object]], path: Union[str, Path], tile_width: int = 192, title: Optional[str] = None
+) -> Path:
     """Write a PNG grid: per row (task) degraded | restored | ground truth, PSNR on each tile; returns the path."""
     if not rows:
         raise ValueError("comparison figure: no images to show")

@@ -12,6 +12,7 @@ counters (`flops_selective_scan_ref`) is used: 9·b·l·d·n per scan (discretis
 output read-out), plus b·d·l for the D skip. `count_macs` reports the scan on its own (`scan`) and
 leaves it out of `total`, as the paper-style tables do.
 """
+
 from __future__ import annotations
 
 import math
@@ -98,8 +99,15 @@ def measure_latency(fn: Callable[[], Any], warmup: int = 1, runs: int = 3) -> fl
     return sorted(times)[len(times) // 2]
 
 
-def restorer_stats(net_g: nn.Module, net_de: Optional[nn.Module] = None, size: int = 256, channels: int = 3,
-                   latency: bool = True, warmup: int = 1, runs: int = 1) -> Dict[str, float]:
+def restorer_stats(
+    net_g: nn.Module,
+    net_de: Optional[nn.Module] = None,
+    size: int = 256,
+    channels: int = 3,
+    latency: bool = True,
+    warmup: int = 1,
+    runs: int = 1,
+) -> Dict[str, float]:
     """Size and cost of a restorer (and its degradation extractor) at one 1×channels×size×size input.
 
     The restorer is called as `net_g(x, embedding=..., task=...)`: the embedding comes from `net_de(x)`

@@ -5,6 +5,7 @@ training does not notice, and `cudnn.benchmark` picks the fastest convolution al
 PyTorch leaves TF32 matmuls off, so the paper's GPU configurations switch both on explicitly; a key
 left out (null) keeps PyTorch's own defaults. Neither setting has any effect on a CPU.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Optional
@@ -25,13 +26,17 @@ def apply_cuda_math(opt: Dict[str, Any]) -> str:
     """Set TF32 (`tf32`) and `cudnn.benchmark` (`cudnn_benchmark`) for this process; returns a log line."""
     tf32, bench = _flag(opt, "tf32"), _flag(opt, "cudnn_benchmark")
     if bench and opt.get("deterministic", False):
-        raise OptionError(f"{opt.get('opt_path', 'options')}: cudnn_benchmark: true and deterministic: true exclude "
-                          "each other (autotuning picks algorithms by timing); switch one off")
+        raise OptionError(
+            f"{opt.get('opt_path', 'options')}: cudnn_benchmark: true and deterministic: true exclude "
+            "each other (autotuning picks algorithms by timing); switch one off"
+        )
     if tf32 is not None:
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
     if bench is not None:
         torch.backends.cudnn.benchmark = bench
-    return (f"TF32 matmuls {'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}, TF32 convolutions "
-            f"{'on' if torch.backends.cudnn.allow_tf32 else 'off'}, cudnn.benchmark "
-            f"{'on' if torch.backends.cudnn.benchmark else 'off'}")
+    return (
+        f"TF32 matmuls {'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}, TF32 convolutions "
+        f"{'on' if torch.backends.cudnn.allow_tf32 else 'off'}, cudnn.benchmark "
+        f"{'on' if torch.backends.cudnn.benchmark else 'off'}"
+    )

@@ -1,4 +1,5 @@
 """Which device to run on: the one resolver used by training, testing and inference."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ from dpmambair.utils.options import OptionError
 DeviceSpec = Union[str, int, torch.device, None]
 
 
-def resolve_device(spec: DeviceSpec, source: str, fallback: bool = False,
-                   local_rank: bool = False) -> Tuple[torch.device, Optional[str]]:
+def resolve_device(
+    spec: DeviceSpec, source: str, fallback: bool = False, local_rank: bool = False
+) -> Tuple[torch.device, Optional[str]]:
     """The device for `spec` and, with `fallback`, a warning line to log (else None).
 
     `spec` is an option file's `num_gpu` ('auto' or an integer ≥ 0) or a device name ('auto', 'cpu', 'cuda',

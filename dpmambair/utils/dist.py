@@ -2,6 +2,7 @@
 
 NCCL on GPUs, Gloo on CPU. With `--launcher none` everything runs as rank 0 of a world of 1.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,10 @@ def init_dist(launcher: str, backend: str | None = None) -> Tuple[int, int]:
     if launcher != "pytorch":
         raise ValueError(f"--launcher: unknown launcher '{launcher}' (use 'none' or 'pytorch' with torchrun)")
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise RuntimeError("--launcher pytorch needs torchrun's environment: run `torchrun --nproc_per_node=N train.py -opt ... --launcher pytorch`")
+        raise RuntimeError(
+            "--launcher pytorch needs torchrun's environment: "
+            "run `torchrun --nproc_per_node=N train.py -opt ... --launcher pytorch`"
+        )
     if backend is None or (backend == "nccl" and not torch.cuda.is_available()):
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
@@ -38,11 +42,13 @@ def get_dist_info() -> Tuple[int, int]:
 
 def master_only(func: Callable) -> Callable:
     """Run `func` on rank 0 only (logging, saving); other ranks get None."""
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         if get_dist_info()[0] == 0:
             return func(*args, **kwargs)
         return None
+
     return wrapper
 
 

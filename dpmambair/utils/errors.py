@@ -6,6 +6,7 @@ point (train.py, test.py, scripts/) catches this one class, prints the line and 
 entry point has to know the list of subclasses. The subclasses keep a builtin base (`ValueError`, ...) as a
 second parent so that callers that catch the builtin keep working.
 """
+
 from __future__ import annotations
 
 

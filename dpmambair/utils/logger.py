@@ -1,4 +1,5 @@
 """Logging for training: a text log, a progress line, and TensorBoard, on rank 0 only."""
+
 from __future__ import annotations
 
 import datetime
@@ -63,14 +64,18 @@ class ProgressLine:
         self.start_iter = start_iter
         self.start_time = time.time()
 
-    def format(self, current_iter: int, epoch: int, lr: float, losses: Dict[str, float], data_time: float, step_time: float) -> str:
+    def format(
+        self, current_iter: int, epoch: int, lr: float, losses: Dict[str, float], data_time: float, step_time: float
+    ) -> str:
         done = max(current_iter - self.start_iter, 1)
         elapsed = time.time() - self.start_time
         its = done / max(elapsed, 1e-9)
         eta = datetime.timedelta(seconds=int((self.total_iter - current_iter) / max(its, 1e-9)))
         loss_text = " ".join(f"{k}: {v:.4e}" for k, v in losses.items())
-        return (f"[epoch {epoch:3d}, iter {current_iter:8,d}/{self.total_iter:,d}, lr {lr:.3e}] {loss_text} "
-                f"| {its:.2f} it/s, data {data_time:.3f}s step {step_time:.3f}s | eta {eta}")
+        return (
+            f"[epoch {epoch:3d}, iter {current_iter:8,d}/{self.total_iter:,d}, lr {lr:.3e}] {loss_text} "
+            f"| {its:.2f} it/s, data {data_time:.3f}s step {step_time:.3f}s | eta {eta}"
+        )
 
 
 def init_tb_logger(log_dir: str | Path):

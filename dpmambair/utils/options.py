@@ -4,6 +4,7 @@ One schema for everything: `name, model_type, num_gpu, manual_seed, datasets, ne
 path, train, val, logger, dist_params`. Errors name the file and the key, so a typo is found before a
 GPU hour is spent.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,11 +15,35 @@ import yaml
 
 from dpmambair.utils.errors import DPMambaIRError
 
-TOP_LEVEL_KEYS = frozenset({
-    "name", "model_type", "scale", "num_gpu", "manual_seed", "is_train", "datasets", "network_g", "network_de",
-    "network_r", "path", "train", "val", "logger", "dist_params", "dist", "tile", "tile_overlap", "self_ensemble",
-    "deterministic", "find_unused_parameters", "opt_path", "inherit", "tf32", "cudnn_benchmark",
-})
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "name",
+        "model_type",
+        "scale",
+        "num_gpu",
+        "manual_seed",
+        "is_train",
+        "datasets",
+        "network_g",
+        "network_de",
+        "network_r",
+        "path",
+        "train",
+        "val",
+        "logger",
+        "dist_params",
+        "dist",
+        "tile",
+        "tile_overlap",
+        "self_ensemble",
+        "deterministic",
+        "find_unused_parameters",
+        "opt_path",
+        "inherit",
+        "tf32",
+        "cudnn_benchmark",
+    }
+)
 REQUIRED_KEYS = ("name", "model_type")
 
 
@@ -116,7 +141,9 @@ def check_options(opt: Dict[str, Any], source: str) -> None:
             raise OptionError(f"{source}: missing required key '{key}'")
     unknown = sorted(set(opt) - TOP_LEVEL_KEYS)
     if unknown:
-        raise OptionError(f"{source}: unknown top-level key '{unknown[0]}' (known keys: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+        raise OptionError(
+            f"{source}: unknown top-level key '{unknown[0]}' (known keys: {', '.join(sorted(TOP_LEVEL_KEYS))})"
+        )
     for net_key in ("network_g", "network_de", "network_r"):
         if net_key in opt and opt[net_key] is not None:
             net = opt[net_key]

@@ -5,6 +5,7 @@ process's resident-set high-water mark (ru_maxrss) above the resident set at the
 meaningful when the region is the largest thing the process has done: the benchmarks run each case in
 a fresh subprocess for that reason.
 """
+
 from __future__ import annotations
 
 import os

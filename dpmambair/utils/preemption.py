@@ -5,6 +5,7 @@ Why: a SLURM job is preempted or reaches its time limit with SIGTERM (or the SIG
 and loses every iteration since its last periodic checkpoint. With it the run finishes the current step,
 writes a resumable checkpoint and exits 0, so `--auto_resume` continues exactly where it stopped.
 """
+
 from __future__ import annotations
 
 import signal

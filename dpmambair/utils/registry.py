@@ -3,6 +3,7 @@
 This is the BasicSR convention: an option file names a class by its `type`, and the registry finds it.
 Lookups are case-sensitive first, then case-insensitive, so `type: l1loss` finds `L1Loss`.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Iterator, Optional, TypeVar
@@ -29,9 +30,11 @@ class Registry:
     def register(self, obj: Optional[T] = None, name: Optional[str] = None) -> Callable[[T], T] | T:
         """Register `obj` under `name` (default: its `__name__`); usable as `@REG.register()` or `REG.register(cls)`."""
         if obj is None:
+
             def deco(o: T) -> T:
                 self._do_register(name or o.__name__, o)
                 return o
+
             return deco
         self._do_register(name or obj.__name__, obj)
         return obj

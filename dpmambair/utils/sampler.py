@@ -1,5 +1,6 @@
 """A training sampler that can resume in the middle of an epoch and makes every sample's random
 augmentation a function of (seed, epoch, position), so an interrupted run replays exactly."""
+
 from __future__ import annotations
 
 import random
@@ -16,8 +17,16 @@ class ResumableSampler(Sampler):
     Yields (index, sample_seed) pairs: `SeededDataset` seeds the augmentation RNGs with the second.
     """
 
-    def __init__(self, dataset_len: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 shuffle: bool = True, enlarge_ratio: int = 1) -> None:
+    def __init__(
+        self,
+        dataset_len: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+        enlarge_ratio: int = 1,
+    ) -> None:
         self.n = dataset_len * max(int(enlarge_ratio), 1)
         self.dataset_len = dataset_len
         self.batch_size = batch_size
@@ -37,7 +46,7 @@ class ResumableSampler(Sampler):
         total = per_rank * self.world_size
         if total > self.n:  # tiny datasets: repeat the order to fill one batch per rank
             order = order.repeat(-(-total // self.n))
-        mine = order[:total][self.rank::self.world_size]
+        mine = order[:total][self.rank :: self.world_size]
         for pos in range(self.start_batch * self.batch_size, per_rank):
             global_pos = (self.epoch * per_rank + pos) * self.world_size + self.rank
             yield int(mine[pos]) % self.dataset_len, (self.seed * 7_919 + global_pos) % 2**31

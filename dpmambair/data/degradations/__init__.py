@@ -6,11 +6,24 @@
 Every type takes a severity in [0, 1] (mild → severe, ends overridable per parameter), is deterministic for a
 given generator, and works on float32 RGB (H, W, 3) arrays in [0, 1]. See `compose.py` for the order.
 """
+
 from .base import Degradation, Params, line_kernel
 from .blur import motion_kernel
 from .compose import ORDER, apply_params, degrade, get_degradation, parse_types, sample_params
 from .fog import depth_map
 from .jpeg import jpeg_roundtrip
 
-__all__ = ["Degradation", "Params", "ORDER", "apply_params", "degrade", "get_degradation", "parse_types",
-           "sample_params", "motion_kernel", "line_kernel", "depth_map", "jpeg_roundtrip"]
+__all__ = [
+    "Degradation",
+    "Params",
+    "ORDER",
+    "apply_params",
+    "degrade",
+    "get_degradation",
+    "parse_types",
+    "sample_params",
+    "motion_kernel",
+    "line_kernel",
+    "depth_map",
+    "jpeg_roundtrip",
+]

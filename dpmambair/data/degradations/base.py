@@ -8,6 +8,7 @@ end; option files can override those ends per parameter. Random draws that are n
 trajectory) come before nothing else depends on them, so for one generator state the parameters are monotone
 in severity — which is what makes "more severe" reliably mean "lower PSNR".
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
@@ -38,8 +39,11 @@ class Degradation:
             if key not in merged and key not in self.optional:
                 raise ValueError(f"{self.name}: unknown parameter '{key}' (known: {', '.join(sorted(self.ranges))})")
             merged[key] = value
-        params: Params = {"type": self.name, "severity": round(float(severity), 6),
-                          "seed": int(rng.integers(0, 2**31 - 1))}
+        params: Params = {
+            "type": self.name,
+            "severity": round(float(severity), 6),
+            "seed": int(rng.integers(0, 2**31 - 1)),
+        }
         params.update(self.draw(rng))
         for key, ends in merged.items():
             if ends is None:

@@ -4,6 +4,7 @@ K is a smooth random-walk trajectory (a heading that drifts by a random amount a
 severity-driven extent, rasterised with bilinear weights and normalised. It is re-centred on its centre of
 mass, so blurring never shifts the image: an lq/gt pair stays aligned, which a restoration loss needs.
 """
+
 from __future__ import annotations
 
 import cv2

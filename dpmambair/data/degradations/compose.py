@@ -4,6 +4,7 @@ Scaling of the scene (low light α·J^γ, fog transmission) comes first, then ad
 snow: β·γ), then the blur kernel K, then quantisation Q (JPEG), then noise η — whatever order the caller lists
 the types in. So "rain+blur" blurs the streaks, as a shaking camera would, and noise is never JPEG-smoothed.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -41,8 +42,12 @@ def parse_types(spec: Union[str, Sequence[str]]) -> List[str]:
     return [n for n in ORDER if n in names]
 
 
-def sample_params(types: Union[str, Sequence[str]], severity: Severity, rng: np.random.Generator,
-                  ranges: Optional[Mapping[str, Mapping[str, Any]]] = None) -> List[Params]:
+def sample_params(
+    types: Union[str, Sequence[str]],
+    severity: Severity,
+    rng: np.random.Generator,
+    ranges: Optional[Mapping[str, Mapping[str, Any]]] = None,
+) -> List[Params]:
     """Parameters of each degradation (imaging-model order); `severity` is one value or one per type."""
     out = []
     for name in parse_types(types):
@@ -59,8 +64,13 @@ def apply_params(img: np.ndarray, params: Sequence[Params]) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def degrade(img: np.ndarray, types: Union[str, Sequence[str]], severity: Severity, rng: np.random.Generator,
-            ranges: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Tuple[np.ndarray, List[Params]]:
+def degrade(
+    img: np.ndarray,
+    types: Union[str, Sequence[str]],
+    severity: Severity,
+    rng: np.random.Generator,
+    ranges: Optional[Mapping[str, Mapping[str, Any]]] = None,
+) -> Tuple[np.ndarray, List[Params]]:
     """Degrade a float RGB image in [0, 1]; returns the result and the parameters that reproduce it."""
     params = sample_params(types, severity, rng, ranges)
     return apply_params(img, params), params

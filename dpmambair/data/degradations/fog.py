@@ -4,6 +4,7 @@ d is a smooth random depth map (a few random values interpolated over the image 
 top", the usual outdoor prior), so the transmission varies smoothly as in real haze instead of being a flat
 veil; A is a slightly tinted grey airlight.
 """
+
 from __future__ import annotations
 
 import cv2

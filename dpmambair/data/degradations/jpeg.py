@@ -3,6 +3,7 @@
 Using the codec itself, rather than an imitation of blocking, gives exactly the artefacts a JPEG test set
 (LIVE1, Classic5) contains, chroma subsampling included.
 """
+
 from __future__ import annotations
 
 import cv2

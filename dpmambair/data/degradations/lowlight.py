@@ -4,6 +4,7 @@
 the heteroscedastic Gaussian approximation of Poisson–Gaussian sensor noise: variance = shot·I + read², which
 is what makes real low-light images (LOL) noisy in the shadows rather than uniformly.
 """
+
 from __future__ import annotations
 
 import numpy as np

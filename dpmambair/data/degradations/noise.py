@@ -3,6 +3,7 @@
 σ is given on the [0, 1] scale (σ = 25/255 ≈ 0.098 is the classic "σ = 25"). Poisson (shot) noise is off by
 default; set `poisson_peak: [mild, severe]` (photon count of a white pixel; lower is noisier) to enable it.
 """
+
 from __future__ import annotations
 
 import numpy as np

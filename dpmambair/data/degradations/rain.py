@@ -5,6 +5,7 @@ angle and a severity-driven length, then softened to a width. Screen blending br
 never saturates the clean image. Seeds are `uniform < density` on one random field, so a denser rain at the
 same seed contains every streak of a lighter one.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -13,8 +14,9 @@ import numpy as np
 from .base import Degradation, Params, line_kernel
 
 
-def streak_layer(height: int, width: int, density: float, length: float, angle: float, width_px: float,
-                 seed: int) -> np.ndarray:
+def streak_layer(
+    height: int, width: int, density: float, length: float, angle: float, width_px: float, seed: int
+) -> np.ndarray:
     """Rain streaks in [0, 1] (H, W)."""
     rng = np.random.default_rng(seed)
     u = rng.random((height, width), dtype=np.float32)
