@@ -4,7 +4,6 @@ that fails part-way (disk full) leaves the previous checkpoint intact and stops 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import random
 import signal
@@ -15,21 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import ROOT, run_train, tiny_options, write_options
+from train_helpers import ROOT, read_losses, run_train, tiny_options, write_options
 
 import dpmambair.utils.checkpoint as checkpoint
 from dpmambair.utils.checkpoint import CheckpointError, load_file, save_atomic
 
 TOTAL = 14
-
-
-def read_losses(log: Path) -> dict:
-    """iteration → losses; a resumed run re-logs iterations after its state, the last record wins."""
-    out = {}
-    for line in log.read_text().splitlines():
-        rec = json.loads(line)
-        out[rec["iter"]] = rec["losses"]
-    return out
 
 
 def _leftovers(folder: Path) -> list:

@@ -11,16 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import ROOT, run_train, tiny_options, write_options
-
-
-def read_losses(log: Path) -> dict:
-    """iteration → losses; a resumed run re-logs iterations after its state, the last record wins."""
-    out = {}
-    for line in log.read_text().splitlines():
-        rec = json.loads(line)
-        out[rec["iter"]] = rec["losses"]
-    return out
+from train_helpers import ROOT, read_losses, run_train, tiny_options, write_options
 
 
 def test_stage2_classes_trains_validates_and_writes_tensorboard(tmp_path):

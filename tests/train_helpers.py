@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -152,3 +153,12 @@ def save_random_extractor(path: Path, net_opt: Dict[str, Any]) -> Path:
     net = build_network(net_opt)
     torch.save({"params": net.state_dict(), "network_de": net_opt}, path)
     return path
+
+
+def read_losses(log: Path) -> dict:
+    """iteration → losses; a resumed run re-logs iterations after its state, the last record wins."""
+    out = {}
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        out[rec["iter"]] = rec["losses"]
+    return out
