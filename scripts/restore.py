@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Restore images with a trained DPMambaIR checkpoint; no option file needed (the checkpoint is self-contained).
 
+    python scripts/restore.py --input photos/ --output restored/     # the shipped weights/dpmambair_compact.pth
     python scripts/restore.py --weights experiments/DPMambaIR_allinone/models/net_g_latest.pth \\
         --input photos/ --output restored/ [--tile 512 --tile_overlap 32] [--self_ensemble] [--device cpu|cuda]
 
@@ -14,10 +15,11 @@ Use --tile for images too large for memory (e.g. 512 on a GPU with little memory
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,7 +61,12 @@ class InputError(DPMambaIRError, ValueError):
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", required=True, help="restorer checkpoint (net_g_*.pth written by train.py)")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="restorer checkpoint (net_g_*.pth written by train.py, or a packed weights file); "
+        "default: the shipped weights/dpmambair_compact.pth",
+    )
     parser.add_argument("--input", required=True, help="an image file or a folder of images (not recursive)")
     parser.add_argument("--output", required=True, help="folder for the restored PNGs (created if missing)")
     parser.add_argument("--tile", type=int, default=None, help="tile size (multiple of 8); default: whole image")
@@ -71,7 +78,24 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=None,
         help="task name or index, only for class-conditioned checkpoints (prompt_source: classes)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--report",
+        default=None,
+        metavar="FILE.json",
+        help="write, per image, the similarity to every degradation prototype, the nearest type and a confidence",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="X",
+        help="leave an image unchanged (and say so) when its confidence (the nearest prototype's cosine "
+        "similarity) is below X: do no harm to photos whose degradation the model does not recognise",
+    )
+    args = parser.parse_args(argv)
+    if args.min_confidence is not None and not -1.0 <= args.min_confidence <= 1.0:
+        parser.error(f"--min-confidence must lie in [-1, 1] (a cosine similarity), got {args.min_confidence}")
+    return args
 
 
 def list_inputs(path: Path) -> List[Path]:
@@ -158,8 +182,12 @@ def task_label(task: Optional[str], num_tasks: int) -> Optional[int]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from dpmambair.inference.restorer import RestoreError, Restorer
+    from dpmambair.inference.weights import shipped_weights
 
     try:
+        if args.weights is None:
+            args.weights = str(shipped_weights())
+            print(f"weights: {args.weights} (the shipped compact model; --weights picks another)")
         inputs = list_inputs(Path(args.input))
         out_dir = Path(args.output)
         if out_dir.exists() and not out_dir.is_dir():
@@ -189,7 +217,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     can_name = restorer.net_de is not None and restorer.prototypes is not None
     if not can_name:
         why = "no degradation extractor" if restorer.net_de is None else "no degradation prototypes"
+        if args.report or args.min_confidence is not None:
+            flag = "--report" if args.report else "--min-confidence"
+            print(f"error: {flag}: {args.weights} has {why}, so degradations cannot be recognised", file=sys.stderr)
+            return 2
         print(f"note: {args.weights} has {why}; the degradation type of each image is not printed")
+    report: List[Dict[str, Any]] = []
     print(
         f"restoring {len(inputs)} image(s) on {restorer.device}; tile {restorer.tile or 'off'}"
         f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
@@ -202,7 +235,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
             t0 = time.perf_counter()
             emb = restorer.embed(lq) if restorer.net_de is not None else None
-            out = restorer(lq, task=task, embedding=emb)[0].permute(1, 2, 0).cpu().numpy()
+            info = restorer.degradation_report(embedding=emb)[0] if can_name else None
+            keep = info is not None and args.min_confidence is not None and info["confidence"] < args.min_confidence
+            if keep:  # not recognised: the input goes out as it came in
+                out = rgb
+            else:
+                out = restorer(lq, task=task, embedding=emb)[0].permute(1, 2, 0).cpu().numpy()
             seconds = time.perf_counter() - t0
             dst = out_dir / out_name
             write_image(dst, out, alpha, deep)
@@ -216,10 +254,21 @@ def main(argv: Optional[List[str]] = None) -> int:
             failures += 1
             continue
         kind = ""
-        if can_name:
-            name, sim = restorer.nearest_degradation(embedding=emb)[0]
-            kind = f"  closest degradation: {name} (cosine {sim:.3f})"
+        if info is not None:
+            kind = f"  closest degradation: {info['nearest']} (cosine {info['confidence']:.3f})"
+            if keep:
+                kind += f"; confidence below --min-confidence {args.min_confidence}: left unchanged"
+            report.append({"input": str(src), "output": str(dst), "restored": not keep, **info})
         print(f"{src} -> {dst}  ({rgb.shape[1]}x{rgb.shape[0]}, {seconds:.2f} s){kind}")
+    if args.report:
+        rep = Path(args.report)
+        rep.parent.mkdir(parents=True, exist_ok=True)
+        rep.write_text(
+            json.dumps(
+                {"weights": str(args.weights), "min_confidence": args.min_confidence, "images": report}, indent=1
+            )
+        )
+        print(f"report: {rep}")
     if failures:
         print(f"{failures} of {len(inputs)} image(s) failed", file=sys.stderr)
     return 1 if failures else 0

@@ -141,3 +141,44 @@ def test_command_line(tmp_path, folder):
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "restored" / "gray.png").is_file() and "closest degradation" in res.stdout
+
+
+def test_report_lists_similarities_and_min_confidence_leaves_unrecognised_images_alone(tmp_path, folder, capsys):
+    import json
+
+    ckpt = save_checkpoint(tmp_path / "net_g.pth")
+    args = ["--weights", str(ckpt), "--input", str(folder / "rgb.png"), "--device", "cpu"]
+    assert restore.main(args + ["--output", str(tmp_path / "a"), "--report", str(tmp_path / "a.json")]) == 0
+    first = json.loads((tmp_path / "a.json").read_text())["images"][0]
+    assert set(first["similarities"]) == set(TASK_NAMES) and first["restored"] is True
+    assert first["confidence"] == max(first["similarities"].values())
+    assert first["nearest"] == max(first["similarities"], key=first["similarities"].get)
+    restored = cv2.imread(str(tmp_path / "a" / "rgb.png"))
+    assert not np.array_equal(restored, cv2.imread(str(folder / "rgb.png")))
+
+    # a threshold above the image's confidence: the output is the input, and the report and the log say so
+    above = min(1.0, first["confidence"] + 0.01)
+    code = restore.main(
+        args + ["--output", str(tmp_path / "b"), "--report", str(tmp_path / "b.json"), "--min-confidence", str(above)]
+    )
+    assert code == 0
+    assert "left unchanged" in capsys.readouterr().out
+    second = json.loads((tmp_path / "b.json").read_text())
+    assert second["min_confidence"] == above and second["images"][0]["restored"] is False
+    assert np.array_equal(cv2.imread(str(tmp_path / "b" / "rgb.png")), cv2.imread(str(folder / "rgb.png")))
+    # below it: restored as without the threshold
+    below = str(first["confidence"] - 0.01)
+    assert restore.main(args + ["--output", str(tmp_path / "c"), "--min-confidence", below]) == 0
+    assert np.array_equal(cv2.imread(str(tmp_path / "c" / "rgb.png")), restored)
+
+
+def test_report_needs_prototypes_and_the_threshold_is_a_cosine(tmp_path, folder, capsys):
+    ckpt = save_checkpoint(tmp_path / "net_g.pth", prototypes=False)
+    args = ["--weights", str(ckpt), "--input", str(folder), "--output", str(tmp_path / "o")]
+    assert restore.main(args + ["--report", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--report" in err and "no degradation prototypes" in err
+    assert not (tmp_path / "r.json").exists()
+    with pytest.raises(SystemExit):
+        restore.parse_args(args + ["--min-confidence", "1.5"])
+    assert "--min-confidence must lie in [-1, 1]" in capsys.readouterr().err

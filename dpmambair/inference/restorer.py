@@ -298,5 +298,27 @@ class Restorer:
         names = self.prototypes["names"]  # type: ignore[index]
         return [(names[int(i)], float(s)) for s, i in zip(best.tolist(), idx.tolist())]
 
+    def degradation_report(
+        self, lq: Optional[Tensor] = None, embedding: Optional[Tensor] = None
+    ) -> List[Dict[str, Any]]:
+        """Per image: the cosine similarity to every prototype, the nearest type, and a confidence.
+
+        The confidence is the nearest prototype's cosine similarity: how much the image looks like a degradation
+        the model was trained on. `restore.py --min-confidence` leaves an image alone below a threshold.
+        """
+        sims = self.similarities(lq, embedding)
+        names = self.prototypes["names"]  # type: ignore[index]
+        out = []
+        for row in sims.tolist():
+            best = max(range(len(row)), key=row.__getitem__)
+            out.append(
+                {
+                    "similarities": {n: round(float(v), 4) for n, v in zip(names, row)},
+                    "nearest": names[best],
+                    "confidence": round(float(row[best]), 4),
+                }
+            )
+        return out
+
 
 __all__ = ["Restorer", "RestoreError"]
