@@ -37,6 +37,13 @@ def test_smoke_pipeline_end_to_end(tmp_path, monkeypatch, capsys):
     assert "tensorboard --logdir" in out and "comparison.png" in out
     fig = cv2.imread(str(tmp_path / "results" / "demo" / "comparison.png"))
     assert fig is not None and fig.shape[0] > 7 * 32  # seven rows of tiles
+    # the demo opens with the shipped model on the same held-out photo, through test.py, with its own table
+    shipped = summary["shipped"]
+    assert shipped["weights"].endswith("weights/dpmambair_compact.pth")
+    assert [r["task"] for r in shipped["rows"]] == list(TASKS) + ["average"]
+    assert out.index("the shipped model") < out.index("ten-minute toy") < out.index("stage 1: pretrain")
+    assert cv2.imread(str(tmp_path / "results" / "demo" / "shipped_comparison.png")) is not None
+    assert len(list((tmp_path / "results" / "demo_test_shipped" / "demo-test").rglob("*.png"))) == len(TASKS)
     # restored images of the held-out split were written by test.py
     assert len(list((tmp_path / "results" / "demo_test" / "demo-test").rglob("*.png"))) == len(TASKS)
 

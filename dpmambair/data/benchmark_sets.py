@@ -35,12 +35,12 @@ TYPES = ("lowlight", "snow", "rain", "fog", "jpeg", "noise", "blur")
 # (folder under the data root, degradation type, what it is); looked up as <root>/<folder>, <root>/benchmarks/<folder>
 REAL_SETS: Tuple[Tuple[str, str, str], ...] = (
     ("real_pairs/low_light", "lowlight", "LOL eval15 (real low light)"),
-    ("real_pairs/rain", "rain", "Rain100H test (synthetic rain, the standard set)"),
+    ("real_pairs/rain", "rain", "Rain100H test (heavy synthetic rain)"),
     ("Rain_DDN_SIRR20", "rain", "Rain (DDN-SIRR synthetic, 20 pairs)"),
     ("Rain100L_sample2", "rain", "Rain100L (2 pairs)"),
     ("real_pairs/haze", "fog", "SOTS indoor (haze)"),
     ("SOTS_outdoor_sample2", "fog", "SOTS outdoor (2 pairs)"),
-    ("real_pairs/blur", "blur", "GoPro (real motion blur, 384 crops)"),
+    ("real_pairs/blur", "blur", "GoPro (real motion blur, 384×384 crops)"),
     ("real_pairs/noise", "noise", "KAIR noisy/clean pairs (AWGN ≈ σ50)"),
 )
 
