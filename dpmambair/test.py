@@ -53,6 +53,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--force_yml", nargs="+", default=[], help="override options: path:pretrain_network_g=x.pth tile=512 ..."
     )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default=None,
+        help="restorer arithmetic (the option file's `precision`, default fp32); scan and normalisations stay fp32",
+    )
     return parser.parse_args(argv)
 
 
@@ -60,6 +66,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def check_metrics(metrics_opt: Dict[str, Any], source: str) -> Dict[str, Callable[..., float]]:
     """Fail before any image is restored on an unknown metric type or argument; returns name → scorer."""
     from dpmambair.metrics import calculate_metric, get_metric
+    from dpmambair.metrics.conventions import convention_of, metric_images
 
     scorers: Dict[str, Callable[..., float]] = OrderedDict()
     for name, mopt in metrics_opt.items():
@@ -76,12 +83,21 @@ def check_metrics(metrics_opt: Dict[str, Any], source: str) -> Dict[str, Callabl
             raise OptionError(
                 f"{where}: {fn.__name__} has no argument '{unknown[0]}' (it accepts: {', '.join(params)})"
             )
+        try:
+            convention_of(mopt)
+        except ValueError as err:
+            raise OptionError(f"{where}: {err}") from None
         rgb = {"channel_order": "RGB"} if "channel_order" in params else {}
 
         def score(
-            out: np.ndarray, ref: np.ndarray, _m: Dict[str, Any] = mopt, _rgb: Dict[str, str] = rgb, _where: str = where
+            out: torch.Tensor,
+            ref: torch.Tensor,
+            _m: Dict[str, Any] = mopt,
+            _rgb: Dict[str, str] = rgb,
+            _where: str = where,
         ) -> float:
-            return calculate_metric({"img": out, "img2": ref, **_rgb}, _m, _where)
+            a, b = metric_images(_m, out, ref)
+            return calculate_metric({"img": a, "img2": b, **_rgb}, _m, _where)
 
         scorers[name] = score
     return scorers
@@ -203,10 +219,10 @@ def evaluate_set(
                     f"{set_name}: {lq_path}: input size {lq_img.shape[:2]} differs from the ground truth's "
                     f"{gt_img.shape[:2]}; val.score_input needs aligned pairs"
                 )
-            for name, score in scorers.items():
-                row[name] = score(out_img, gt_img)
+            for name, score in scorers.items():  # each scorer rounds to 8 bits or not, by its convention
+                row[name] = score(out[0], data["gt"][0])
                 if lq_img is not None:
-                    row[f"input_{name}"] = score(lq_img, gt_img)
+                    row[f"input_{name}"] = score(lq[0], data["gt"][0])
         per_image.append(row)
         logger.info(
             f"{set_name} [{len(per_image)}/{len(loader)}] {stem}"
@@ -333,6 +349,8 @@ def _run_sets(
     warning: Optional[str],
     logger,
 ) -> Dict[str, Any]:
+    from dpmambair.metrics.conventions import describe
+
     source, ckpt = opt["opt_path"], opt["path"]["pretrain_network_g"]
     val_opt = opt.get("val") or {}
     if moved:
@@ -340,7 +358,7 @@ def _run_sets(
     if warning:
         logger.warning(warning)
     logger.info(
-        f"restorer {ckpt} on {restorer.device}; tile {restorer.tile or 'off'}"
+        f"restorer {ckpt} on {restorer.device} in {restorer.precision}; tile {restorer.tile or 'off'}"
         f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
         f"{'on' if restorer.self_ensemble else 'off'}"
     )
@@ -368,7 +386,9 @@ def _run_sets(
         "tile": restorer.tile,
         "tile_overlap": restorer.tile_overlap,
         "self_ensemble": restorer.self_ensemble,
+        "precision": restorer.precision,
         "metrics": {k: dict(v) for k, v in metrics_opt.items()},
+        "conventions": describe(metrics_opt),
         "rows": rows,
         "sets": results,
     }
@@ -382,7 +402,8 @@ def _run_sets(
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
-        opt = parse_options(args.opt, is_train=False, overrides=args.force_yml)
+        overrides = list(args.force_yml) + ([f"precision={args.precision}"] if args.precision else [])
+        opt = parse_options(args.opt, is_train=False, overrides=overrides)
         run_test(opt)
     except DPMambaIRError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -131,3 +131,50 @@ def test_calculate_metric_and_clear_errors(rgb_pair) -> None:
         calculate_metric({"img": clean, "img2": deg}, {"type": "calculate_psnr", "test_y_chanel": True}, src)
     with pytest.raises(ValueError, match="shapes differ"):
         calculate_psnr(clean, deg[:-1])
+
+
+def test_skimage_convention_is_skimage_defaults_on_clipped_floats(rgb_pair) -> None:
+    """`convention: skimage` (PromptIR, AdaIR) equals skimage's functions with data_range=1 and default SSIM
+    arguments (uniform 7×7 window, sample covariance) on float images, and differs from BasicSR's SSIM."""
+    clean = rgb_pair[0].astype(np.float64) / 255
+    rng = np.random.default_rng(3)
+    restored = np.clip(clean + rng.normal(0, 0.03, clean.shape), 0, 1)  # an unrounded network output
+    sk_psnr = peak_signal_noise_ratio(clean, restored, data_range=1)
+    sk_default_ssim = structural_similarity(clean, restored, data_range=1, channel_axis=2)
+    assert calculate_psnr(restored, clean, convention="skimage") == pytest.approx(sk_psnr, abs=TOL)
+    assert calculate_ssim(restored, clean, convention="skimage") == pytest.approx(sk_default_ssim, abs=TOL)
+    basicsr = calculate_ssim(restored * 255, clean * 255)
+    assert abs(basicsr - sk_default_ssim) > 1e-3  # the window and covariance matter: tables must say which
+    # uint8 input is read as value / 255; Y is the same BT.601 luma on the [0, 1] scale
+    u8 = (restored * 255).round().astype(np.uint8)
+    assert calculate_psnr(u8, clean, convention="skimage") == pytest.approx(
+        peak_signal_noise_ratio(clean, u8 / 255.0, data_range=1), abs=TOL
+    )
+    y_sk = calculate_psnr(restored, clean, test_y_channel=True, channel_order="RGB", convention="skimage")
+    y_bs = calculate_psnr(restored * 255, clean * 255, test_y_channel=True, channel_order="RGB")
+    assert y_sk == pytest.approx(y_bs, abs=1e-9)
+    # a crop trims the same pixels under both conventions
+    assert calculate_psnr(restored, clean, crop_border=4, convention="skimage") == pytest.approx(
+        peak_signal_noise_ratio(clean[4:-4, 4:-4], restored[4:-4, 4:-4], data_range=1), abs=TOL
+    )
+
+
+def test_conventions_reject_wrong_names_and_ranges(rgb_pair) -> None:
+    clean = rgb_pair[0]
+    with pytest.raises(ValueError, match="convention must be one of basicsr, skimage, got 'matlab'"):
+        calculate_psnr(clean, clean, convention="matlab")
+    with pytest.raises(ValueError, match="float images in \\[0, 1\\]"):
+        calculate_ssim(clean.astype(np.float64), clean.astype(np.float64), convention="skimage")
+
+
+def test_metric_images_round_or_not_by_convention() -> None:
+    from dpmambair.metrics.conventions import describe, metric_images
+
+    out = torch.tensor([[[0.1234, 0.9]]]).expand(3, 1, 2).contiguous()
+    ref = torch.zeros(3, 1, 2)
+    a, _ = metric_images({"type": "calculate_psnr"}, out, ref)
+    assert a.dtype == np.uint8 and a[0, 0, 0] == round(0.1234 * 255)
+    a, _ = metric_images({"type": "calculate_psnr", "convention": "skimage"}, out, ref)
+    assert a.dtype == np.float64 and a[0, 0, 0] == pytest.approx(0.1234, abs=1e-7)
+    words = describe({"psnr": {"type": "calculate_psnr"}, "ssim_sk": {"convention": "skimage"}})
+    assert words["psnr"].startswith("basicsr:") and "uniform 7x7" in words["ssim_sk"]

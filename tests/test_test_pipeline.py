@@ -316,3 +316,37 @@ def test_score_input_reports_the_degraded_inputs_scores(setup, capsys):
         assert row["input_psnr"] == pytest.approx(calculate_psnr(lq, gt), abs=1e-6)
         assert row["input_psnr"] != pytest.approx(row["psnr"])  # the restorer changed the image
     assert "input_psnr" in out
+
+
+def test_metric_conventions_are_scored_and_recorded(setup, capsys):
+    """`convention: skimage` scores the unrounded output (PromptIR/AdaIR); metrics.json says which convention
+    produced each number; a wrong convention is a one-line error before anything runs."""
+    tmp, opt, _ = setup
+    opt["val"]["score_input"] = True
+    opt["val"]["metrics"] = {
+        "psnr": {"type": "calculate_psnr"},
+        "psnr_sk": {"type": "calculate_psnr", "convention": "skimage"},
+        "ssim": {"type": "calculate_ssim"},
+        "ssim_sk": {"type": "calculate_ssim", "convention": "skimage"},
+    }
+    code, _, err = run_main(["-opt", str(write_opt(tmp, opt))], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp / "results" / "tiny_test" / "metrics.json").read_text())
+    assert summary["conventions"]["psnr"].startswith("basicsr:")
+    assert summary["conventions"]["psnr_sk"].startswith("skimage:")
+    for row in summary["sets"][PLAIN]["images"]:
+        # the inputs are 8-bit already: both PSNR conventions agree on them, and differ on the float output
+        assert row["input_psnr_sk"] == pytest.approx(row["input_psnr"], abs=1e-5)
+        assert row["psnr_sk"] != pytest.approx(row["psnr"], abs=1e-6)
+        assert abs(row["psnr_sk"] - row["psnr"]) < 0.5
+        assert row["ssim_sk"] != pytest.approx(row["ssim"], abs=1e-4)
+    one_line_error(setup, capsys, ["val:metrics:psnr:convention=matlab"], "val.metrics.psnr", "basicsr, skimage")
+
+
+def test_precision_flag_reaches_the_restorer_and_metrics_json(setup, capsys):
+    tmp, opt, _ = setup
+    code, out, err = run_main(["-opt", str(write_opt(tmp, opt)), "--precision", "bf16"], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp / "results" / "tiny_test" / "metrics.json").read_text())
+    assert summary["precision"] == "bf16"
+    one_line_error(setup, capsys, ["precision=fp8"], "'precision' must be one of fp32, bf16, fp16")

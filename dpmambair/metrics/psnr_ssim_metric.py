@@ -1,4 +1,6 @@
-"""PSNR and SSIM with BasicSR's conventions, the ones the all-in-one papers report.
+"""PSNR and SSIM under the two conventions the restoration literature uses (option key `convention`).
+
+`convention: basicsr` (the default; BasicSR, Restormer, DA-CLIP):
 
 Numpy functions take images in [0, 255] (uint8 or float), HWC or CHW, and compute in float64:
 - PSNR = 10·log10(255² / MSE) over all pixels and channels (inf for identical images);
@@ -10,6 +12,14 @@ Numpy functions take images in [0, 255] (uint8 or float), HWC or CHW, and comput
 - `test_y_channel`: compare the ITU-R BT.601 luma Y = 16 + (65.481 R + 128.553 G + 24.966 B)/255
   instead of the colour channels. Numpy images are taken as BGR (as OpenCV reads them and
   BasicSR's `tensor2img` writes them) unless `channel_order='RGB'`.
+`convention: skimage` (PromptIR, AdaIR: skimage's `peak_signal_noise_ratio` and `structural_similarity` with
+`data_range=1` on the network's clipped float output, no rounding to 8 bits):
+- images are float in [0, 1] (uint8 input is divided by 255); PSNR = 10·log10(1 / MSE);
+- SSIM with skimage's defaults: a uniform 7×7 window, sample covariance (× 49/48), the same C1, C2 for
+  data range 1, averaged over the valid region (3 pixels trimmed) and then over channels;
+- `crop_border` and `test_y_channel` work as above (Y on the [0, 1] scale).
+The same network output scores differently under the two (rounding, window, covariance), which is why a
+table must say which one it used (test.py writes it into metrics.json).
 The torch helpers take B×C×H×W (or C×H×W) RGB tensors in [0, 1], as the network outputs them, and
 return one value per image; they agree with the numpy functions on the same pixels.
 """
@@ -29,6 +39,19 @@ from dpmambair.utils.registry import METRIC_REGISTRY
 _Y_WEIGHTS_RGB = np.array([65.481, 128.553, 24.966]) / 255.0  # BT.601, for [0, 255] input, + 16
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
+SKIMAGE_WINDOW = 7
+CONVENTIONS = {
+    "basicsr": "BasicSR: uint8 [0, 255] images, PSNR on 8-bit values, SSIM with an 11x11 Gaussian window (sigma 1.5)",
+    "skimage": "skimage (PromptIR, AdaIR): float [0, 1] clipped images, data_range 1, SSIM with a uniform 7x7 "
+    "window and sample covariance",
+}
+
+
+def check_convention(convention: str) -> str:
+    """The convention's name, or a ValueError listing the known ones."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got '{convention}'")
+    return convention
 
 
 def _to_numpy(img: Any) -> np.ndarray:
@@ -76,15 +99,33 @@ def crop_borders(a: np.ndarray, b: np.ndarray, crop_border: int) -> Tuple[np.nda
 
 
 def _prepare(
-    img: Any, img2: Any, crop_border: int, input_order: str, test_y_channel: bool, channel_order: str
+    img: Any,
+    img2: Any,
+    crop_border: int,
+    input_order: str,
+    test_y_channel: bool,
+    channel_order: str,
+    convention: str = "basicsr",
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Shared preamble: same shape, H×W×C float64, border crop, optional Y channel."""
+    """Shared preamble: same shape, H×W×C float64, border crop, optional Y channel.
+
+    Under `convention: skimage` the result is on the [0, 1] scale (uint8 input divided by 255).
+    """
+    check_convention(convention)
     a, b = reorder_image(img, input_order), reorder_image(img2, input_order)
     if a.shape != b.shape:
         raise ValueError(f"image shapes differ: {a.shape} and {b.shape}")
+    scale = 1.0
+    if convention == "skimage":
+        scale = 255.0
+        if a.dtype == np.uint8 or b.dtype == np.uint8:
+            a, b = a / 255.0 if a.dtype == np.uint8 else a, b / 255.0 if b.dtype == np.uint8 else b
+        if max(float(np.max(a)), float(np.max(b))) > 1.0 + 1e-6:
+            raise ValueError("convention 'skimage' takes float images in [0, 1] (or uint8); got values above 1")
     a, b = crop_borders(a.astype(np.float64), b.astype(np.float64), crop_border)
     if test_y_channel:
-        a, b = to_y_channel(a, channel_order), to_y_channel(b, channel_order)
+        a = to_y_channel(a * scale, channel_order) / scale
+        b = to_y_channel(b * scale, channel_order) / scale
     return a, b
 
 
@@ -96,13 +137,15 @@ def calculate_psnr(
     input_order: str = "HWC",
     test_y_channel: bool = False,
     channel_order: str = "BGR",
+    convention: str = "basicsr",
 ) -> float:
-    """PSNR in dB of two [0, 255] images (higher is better; inf when they are identical)."""
-    a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, channel_order)
+    """PSNR in dB of two images (higher is better; inf when they are identical); see the module for conventions."""
+    a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, channel_order, convention)
     mse = float(np.mean((a - b) ** 2))
     if mse == 0:
         return float("inf")
-    return float(10.0 * np.log10(255.0**2 / mse))
+    peak = 1.0 if convention == "skimage" else 255.0
+    return float(10.0 * np.log10(peak**2 / mse))
 
 
 @functools.lru_cache(maxsize=None)
@@ -135,6 +178,27 @@ def _ssim_2d(a: np.ndarray, b: np.ndarray) -> float:
     return float(ssim_map.mean())
 
 
+def _ssim_2d_uniform(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two single-channel float64 [0, 1] images as skimage's `structural_similarity` computes it by default
+    (uniform 7×7 window, sample covariance, data_range 1), averaged over the valid region."""
+    w = SKIMAGE_WINDOW
+    if min(a.shape) < w:
+        raise ValueError(f"SSIM needs images of at least {w}×{w} pixels, got {a.shape[0]}×{a.shape[1]}")
+    c1, c2 = 0.01**2, 0.03**2
+    r = w // 2
+    cov_norm = w * w / (w * w - 1.0)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return cv2.blur(x, (w, w), borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
+
+    mu_a, mu_b = mean(a), mean(b)
+    var_a = cov_norm * (mean(a * a) - mu_a**2)
+    var_b = cov_norm * (mean(b * b) - mu_b**2)
+    cov = cov_norm * (mean(a * b) - mu_a * mu_b)
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(ssim_map.mean())
+
+
 @METRIC_REGISTRY.register()
 def calculate_ssim(
     img: Any,
@@ -143,10 +207,12 @@ def calculate_ssim(
     input_order: str = "HWC",
     test_y_channel: bool = False,
     channel_order: str = "BGR",
+    convention: str = "basicsr",
 ) -> float:
-    """SSIM of two [0, 255] images, per channel and averaged (higher is better, 1 for identical images)."""
-    a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, channel_order)
-    return float(np.mean([_ssim_2d(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+    """SSIM of two images, per channel and averaged (higher is better, 1 for identical images); see the module."""
+    a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, channel_order, convention)
+    ssim_2d = _ssim_2d_uniform if convention == "skimage" else _ssim_2d
+    return float(np.mean([ssim_2d(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 
 
 def _prepare_torch(

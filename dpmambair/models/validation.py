@@ -14,13 +14,19 @@ import torch
 
 from dpmambair.data.image_io import tensor_to_uint8
 from dpmambair.metrics import calculate_metric, get_metric
+from dpmambair.metrics.conventions import metric_images
 from dpmambair.utils.dist import get_dist_info, reduce_sum
+from dpmambair.utils.options import OptionError
 
 Predict = Callable[[Dict[str, Any]], Tuple[torch.Tensor, torch.Tensor]]
 
 
-def _metric_call(name: str, mopt: Dict[str, Any], out: np.ndarray, ref: np.ndarray, source: str) -> float:
-    data = {"img": out, "img2": ref}
+def _metric_call(name: str, mopt: Dict[str, Any], out: torch.Tensor, ref: torch.Tensor, source: str) -> float:
+    try:
+        a, b = metric_images(mopt, out, ref)  # 8-bit or clipped float, by the metric's convention
+    except ValueError as err:
+        raise OptionError(f"{source}: val.metrics.{name}: {err}") from None
+    data = {"img": a, "img2": b}
     if "channel_order" in inspect.signature(get_metric(str(mopt.get("type")), source)).parameters:
         data["channel_order"] = "RGB"
     return calculate_metric(data, mopt, f"{source}: val.metrics.{name}")
@@ -75,7 +81,7 @@ def run_validation(
             out_img, ref_img = tensor_to_uint8(output[i]), tensor_to_uint8(reference[i])
             task = names[i] if isinstance(names, (list, tuple)) else None
             for name, mopt in metrics_opt.items():
-                value = _metric_call(name, mopt, out_img, ref_img, source)
+                value = _metric_call(name, mopt, output[i], reference[i], source)
                 for key in (name, f"{name}/{task}" if task else None):
                     if key:
                         sums[key] += value
