@@ -19,7 +19,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -69,9 +69,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--input", required=True, help="an image file or a folder of images (not recursive)")
     parser.add_argument("--output", required=True, help="folder for the restored PNGs (created if missing)")
-    parser.add_argument("--tile", type=int, default=None, help="tile size (multiple of 8); default: whole image")
+    parser.add_argument(
+        "--tile",
+        type=tile_arg,
+        default=None,
+        help="tile size (multiple of 8), or auto: from the device's free memory, smaller on out-of-memory; "
+        "default: whole image",
+    )
     parser.add_argument("--tile_overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
     parser.add_argument("--self_ensemble", action="store_true", help="average over 8 flips/rotations (8x slower)")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="arithmetic of the restorer's convolutions and matmuls (the scan and normalisations stay fp32); "
+        "an fp16 overflow is an error, never a black image (default fp32)",
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
     parser.add_argument(
         "--task",
@@ -96,6 +109,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.min_confidence is not None and not -1.0 <= args.min_confidence <= 1.0:
         parser.error(f"--min-confidence must lie in [-1, 1] (a cosine similarity), got {args.min_confidence}")
     return args
+
+
+def tile_arg(text: str) -> Union[int, str]:
+    """--tile: 'auto' or an int (checked further by Restorer)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a multiple of 8 or 'auto', got '{text}'") from None
 
 
 def list_inputs(path: Path) -> List[Path]:
@@ -198,6 +221,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             tile=args.tile,
             tile_overlap=args.tile_overlap,
             self_ensemble=args.self_ensemble,
+            precision=args.precision,
         )
         task = None
         if restorer.prompt_source == "classes":
@@ -224,7 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"note: {args.weights} has {why}; the degradation type of each image is not printed")
     report: List[Dict[str, Any]] = []
     print(
-        f"restoring {len(inputs)} image(s) on {restorer.device}; tile {restorer.tile or 'off'}"
+        f"restoring {len(inputs)} image(s) on {restorer.device} in {restorer.precision}; tile {restorer.tile or 'off'}"
         f"{f' (overlap {restorer.tile_overlap})' if restorer.tile else ''}, self-ensemble "
         f"{'on' if restorer.self_ensemble else 'off'}"
     )
@@ -250,7 +274,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         except RuntimeError as err:  # out of memory, mostly: say what to do instead of a traceback
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(f"error: {src}: {first} (try --tile 512)", file=sys.stderr)
+            print(f"error: {src}: {first} (try --tile auto or --tile 512)", file=sys.stderr)
             failures += 1
             continue
         kind = ""
@@ -259,7 +283,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if keep:
                 kind += f"; confidence below --min-confidence {args.min_confidence}: left unchanged"
             report.append({"input": str(src), "output": str(dst), "restored": not keep, **info})
-        print(f"{src} -> {dst}  ({rgb.shape[1]}x{rgb.shape[0]}, {seconds:.2f} s){kind}")
+        used = f", tile {restorer.last_tile or 'off'}" if restorer.tile == "auto" and not keep else ""
+        print(f"{src} -> {dst}  ({rgb.shape[1]}x{rgb.shape[0]}, {seconds:.2f} s{used}){kind}")
     if args.report:
         rep = Path(args.report)
         rep.parent.mkdir(parents=True, exist_ok=True)

@@ -55,10 +55,26 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
+        # at least float32, also under bf16/fp16 autocast (a variance of half floats is coarse); the result stays
+        # float32 there, as CUDA autocast's layer_norm returns it, and the next convolution casts it down
+        x = x.to(torch.promote_types(x.dtype, torch.float32))
         mu = x.mean(1, keepdim=True)
         var = (x - mu).pow(2).mean(1, keepdim=True)
         x = (x - mu) / torch.sqrt(var + self.eps)
         return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class FP32LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm that computes (and returns) at least float32 whatever its input's dtype.
+
+    Why: CPU autocast runs layer_norm in bf16/fp16 while CUDA autocast keeps it in float32; the normalisations
+    must not lose precision in a mixed-precision forward on either. Same parameters and state-dict keys as
+    nn.LayerNorm; in float32 or float64 it is nn.LayerNorm.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        wide = x.to(torch.promote_types(x.dtype, torch.float32))
+        return F.layer_norm(wide, self.normalized_shape, self.weight, self.bias, self.eps)
 
 
 class FeedForward(nn.Module):

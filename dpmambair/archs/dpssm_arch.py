@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from dpmambair.ops.selective_scan import selective_scan
 from dpmambair.utils.registry import ARCH_REGISTRY
 
-from .common import check_embedding, check_features, zero_last_linear
+from .common import FP32LayerNorm, check_embedding, check_features, zero_last_linear
 
 SCANS = ("single", "bidirectional", "bidirectional_branch")
 INSERTIONS = ("modulate", "concat", "attention")
@@ -142,7 +142,7 @@ class SSMBranch(nn.Module):
         self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
         self.conv2d = nn.Conv2d(d_inner, d_inner, d_conv, padding=d_conv // 2, groups=d_inner, bias=True)
         self.scan = ScanParams(d_inner, d_state, dt_rank)
-        self.out_norm = nn.LayerNorm(d_inner)
+        self.out_norm = FP32LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
 
@@ -219,7 +219,7 @@ class DPSSM(nn.Module):
         self.backward_branch = (
             SSMBranch(dim, d_inner, d_state, self.dt_rank, d_conv) if scan == "bidirectional_branch" else None
         )
-        self.out_norm = nn.LayerNorm(d_inner)
+        self.out_norm = FP32LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
 
         modulate = insertion == "modulate"

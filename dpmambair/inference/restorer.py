@@ -12,9 +12,10 @@ same embedding (the degradation type is a property of the image, not of a crop o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -27,9 +28,12 @@ from dpmambair.utils.device import resolve_device
 from dpmambair.utils.errors import DPMambaIRError
 from dpmambair.utils.logger import LOGGER_NAME
 
+from .auto_tile import MIN_TILE, bytes_per_pixel, choose_tile, free_memory_bytes, is_out_of_memory, smaller_tile
 from .tiling import pad_to_multiple, self_ensemble, tiled_forward
 
 TaskLike = Union[None, int, Sequence[int], Tensor]
+AUTO = "auto"  # tile: auto (see auto_tile.py)
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class RestoreError(DPMambaIRError, ValueError):
@@ -69,20 +73,35 @@ class Restorer:
         net_de: Optional[nn.Module] = None,
         prompt_source: str = "extractor",
         prototypes: Optional[Dict[str, Any]] = None,
-        tile: Optional[int] = None,
+        tile: Union[int, str, None] = None,
         tile_overlap: int = 32,
         self_ensemble: bool = False,
         device: Union[str, torch.device, None] = "cpu",
         source: str = "restorer",
+        precision: str = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise RestoreError(f"{source}: 'precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         tile = tile or None  # 0 / null / false: whole image
-        if tile is not None and (not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or tile % 8):
+        if (
+            tile != AUTO
+            and tile is not None
+            and (not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or tile % 8)
+        ):
             raise RestoreError(
-                f"{source}: 'tile' must be a positive multiple of 8, or 0/null for the whole image, got {tile!r}"
+                f"{source}: 'tile' must be a positive multiple of 8, 'auto', or 0/null for the whole image, "
+                f"got {tile!r}"
             )
-        if not isinstance(tile_overlap, int) or tile_overlap < 0 or (tile is not None and tile_overlap > tile - 8):
+        largest_overlap = None if tile is None else (MIN_TILE if tile == AUTO else tile) - 8
+        if (
+            not isinstance(tile_overlap, int)
+            or tile_overlap < 0
+            or (largest_overlap is not None and tile_overlap > largest_overlap)
+        ):
             raise RestoreError(
-                f"{source}: 'tile_overlap' must be an int in [0, tile - 8], got {tile_overlap!r} (tile {tile})"
+                f"{source}: 'tile_overlap' must be an int in [0, tile - 8] (tile auto: [0, {MIN_TILE - 8}]), "
+                f"got {tile_overlap!r} (tile {tile})"
             )
         if prompt_source not in ("extractor", "classes"):
             raise RestoreError(f"{source}: 'prompt_source' must be extractor or classes, got {prompt_source!r}")
@@ -93,6 +112,7 @@ class Restorer:
         self.prototypes = _check_prototypes(prototypes, source)
         self.tile, self.tile_overlap, self.self_ensemble = tile, tile_overlap, bool(self_ensemble)
         self.source = source
+        self.last_tile: Optional[int] = None if tile == AUTO else tile  # the tile the last call used
         self.load_report: Dict[str, Tuple[List[str], List[str]]] = {}
         if self.prompt_source == "extractor" and self.net_de is None and needs_extractor(net_g):
             raise RestoreError(
@@ -106,20 +126,21 @@ class Restorer:
         path: Union[str, Path],
         opt: Optional[Mapping[str, Any]] = None,
         device: Union[str, torch.device, None] = "cpu",
-        tile: Optional[int] = None,
+        tile: Union[int, str, None] = None,
         tile_overlap: Optional[int] = None,
         self_ensemble: Optional[bool] = None,
         strict: Optional[bool] = None,
         param_key: Optional[str] = None,
         logger: Optional[logging.Logger] = None,
+        precision: Optional[str] = None,
     ) -> "Restorer":
         """Build and load a restorer from `path`.
 
         The checkpoint's own `network_g` / `network_de` options win over `opt` (they are what the weights
         were trained with); `opt` supplies them for plain `{"params": ...}` files, plus `path.param_key_g`
         (default: `params_ema` when the file has it, else `params`), `path.strict_load_g`,
-        `path.pretrain_network_de`, `path.strict_load_de`, and `tile`, `tile_overlap`, `self_ensemble`
-        unless given here. Non-strict loading loads what matches and records the rest in `load_report`.
+        `path.pretrain_network_de`, `path.strict_load_de`, and `tile`, `tile_overlap`, `self_ensemble`,
+        `precision` unless given here. Non-strict loading loads what matches and records the rest in `load_report`.
         """
         log = logger or logging.getLogger(LOGGER_NAME)
         opt = dict(opt or {})
@@ -200,6 +221,7 @@ class Restorer:
             tile_overlap=int(opt.get("tile_overlap", 32) if tile_overlap is None else tile_overlap),
             self_ensemble=bool(opt.get("self_ensemble", False) if self_ensemble is None else self_ensemble),
             source=str(path),
+            precision=str(opt.get("precision", "fp32") if precision is None else precision),
         )
         restorer.load_report = report
         log_scan_backend(net_opt, restorer.device, log, src_g)
@@ -257,21 +279,71 @@ class Restorer:
         cond = self.condition(lq, task, embedding)
 
         def net(t: Tensor) -> Tensor:
-            return self.net_g(t, **cond)
+            with self._autocast():
+                return self.net_g(t, **cond)
 
-        if self.tile:
-            tile, overlap = self.tile, self.tile_overlap
+        def restore(tile: Optional[int]) -> Tensor:
+            if tile:
 
-            def run(t: Tensor) -> Tensor:
-                return tiled_forward(net, t, tile, overlap)
-        else:
+                def run(t: Tensor) -> Tensor:
+                    return tiled_forward(net, t, tile, self.tile_overlap)
+            else:
 
-            def run(t: Tensor) -> Tensor:
-                padded, (h, w) = pad_to_multiple(t, 8)
-                return net(padded)[..., :h, :w]
+                def run(t: Tensor) -> Tensor:
+                    padded, (h, w) = pad_to_multiple(t, 8)
+                    return net(padded)[..., :h, :w]
 
-        out = self_ensemble(run, lq) if self.self_ensemble else run(lq)
+            return self_ensemble(run, lq) if self.self_ensemble else run(lq)
+
+        out = self._restore_auto(lq, net, restore) if self.tile == AUTO else restore(self.tile)
+        if self.precision != "fp32" and not bool(torch.isfinite(out).all()):
+            # fp16 tops out at 65504: a feature beyond it becomes inf, then NaN, which an image writer turns
+            # into black pixels (SwinIR#103). Say so instead of writing them.
+            raise RestoreError(
+                f"{self.source}: {self.precision} overflowed on this image (non-finite values inside the "
+                "network); restore it with precision fp32 or bf16"
+            )
         return out.float().clamp_(0, 1)
+
+    def _restore_auto(self, lq: Tensor, net: Callable[[Tensor], Tensor], restore: Callable[[Optional[int]], Tensor]):
+        """`tile: auto`: a tile from the free memory, halved and retried on an out-of-memory error (logged)."""
+        log = logging.getLogger(LOGGER_NAME)
+        h, w = lq.shape[-2:]
+        per_pixel = bytes_per_pixel(self.net_g, net, lq[:, :, :1, :1])
+        free = free_memory_bytes(self.device)
+        tile = choose_tile(per_pixel, free, h, w)
+        log.info(
+            f"tile auto: {tile or 'off (whole image)'} for {w}x{h} ({per_pixel / 1024:.1f} KiB per pixel, "
+            f"{free / 2**30:.1f} GiB free on {self.device})"
+        )
+        while True:
+            try:
+                out = restore(tile)
+                self.last_tile = tile
+                return out
+            except RuntimeError as err:
+                if not is_out_of_memory(err):
+                    raise
+                smaller = smaller_tile(tile, h, w)
+                if smaller is None:
+                    raise RestoreError(
+                        f"{self.source}: out of memory on {self.device} even with {MIN_TILE}-pixel tiles"
+                    ) from None
+                log.warning(f"out of memory with tile {tile or 'off (whole image)'}; retrying with tile {smaller}")
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                tile = smaller
+
+    def _autocast(self):
+        """Mixed precision for the restorer's matmuls and convolutions (`precision` bf16 / fp16).
+
+        Why autocast and not a cast of the weights: the scan (selective_scan turns autocast off and computes in
+        float32) and the normalisations (LayerNorm2d, FP32LayerNorm) must stay in float32, and autocast lets
+        them. The degradation extractor always runs in float32: its one embedding per image picks the prompt.
+        """
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
 
     @torch.no_grad()
     def similarities(self, lq: Optional[Tensor] = None, embedding: Optional[Tensor] = None) -> Tensor:

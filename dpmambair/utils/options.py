@@ -36,6 +36,7 @@ TOP_LEVEL_KEYS = frozenset(
         "tile",
         "tile_overlap",
         "self_ensemble",
+        "precision",
         "deterministic",
         "find_unused_parameters",
         "opt_path",
