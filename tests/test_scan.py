@@ -302,3 +302,40 @@ def test_chunked_runs_on_gpu():  # pragma: no cover - GPU machines only
     cpu = run("chunked", leaves, extra)
     gpu = run("chunked", to_device(leaves, "cuda"), to_device(extra, "cuda"))
     assert rel_err(gpu[0].cpu(), cpu[0]) < 1e-10
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("groups", [None, 2], ids=["B3d", "B4d-groups"])
+def test_blocked_matches_reference_float64(case, groups):
+    """The export backend (no loop over the length): same outputs, last state and gradients."""
+    leaves, extra = make_inputs(groups=groups, softplus=case["softplus"], modulate=True)
+    ref = run("reference", leaves, extra, **case)
+    blk = run("blocked", leaves, extra, **case)
+    assert rel_err(blk[0], ref[0]) < 1e-10 and rel_err(blk[1], ref[1]) < 1e-10
+    for name in ref[2]:
+        assert rel_err(blk[2][name], ref[2][name]) < 1e-10, name
+
+
+@pytest.mark.parametrize("length", [1, 16, 17, 300, 4099])
+def test_blocked_lengths_across_group_levels(length):
+    """Lengths below, at and above one group, and past two levels of groups (16² = 256, 16³ = 4096)."""
+    leaves, _ = make_inputs(b=1, d=3, length=length, n=2)
+    ref = run("reference", leaves, {})
+    blk = run("blocked", leaves, {})
+    assert rel_err(blk[0], ref[0]) < 1e-10 and rel_err(blk[1], ref[1]) < 1e-10
+
+
+def test_blocked_backend_in_the_network_matches_chunked():
+    from dpmambair.archs import build_network
+
+    opt = {"type": "DPMambaIR", "dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1, "d_state": 4}
+    torch.manual_seed(0)
+    net = build_network(dict(opt, embed_dim=16, prompt_hidden=8)).eval()
+    x, emb = torch.rand(1, 3, 24, 40), torch.randn(1, 16)
+    with torch.no_grad():
+        chunked = net(x, embedding=emb)
+        for m in net.modules():
+            if hasattr(m, "scan_backend"):
+                m.scan_backend = "blocked"
+        blocked = net(x, embedding=emb)
+    assert torch.allclose(blocked, chunked, atol=1e-5)

@@ -4,7 +4,8 @@
 
     u, delta, z: (b, d, l)   A: (d, n)   B, C: (b, n, l) or (b, g, n, l)   D, delta_bias: (d,)
 
-Backends: "cuda" (mamba_ssm's kernel), "chunked" (pure PyTorch, CPU and GPU), "reference" (a plain
+Backends: "cuda" (mamba_ssm's kernel), "chunked" (pure PyTorch, CPU and GPU), "blocked" (pure PyTorch
+with no loop over the length, for export to ONNX with dynamic sizes; inference), "reference" (a plain
 loop, for tests). "auto" picks "cuda" when the kernel imported and the tensors are on a GPU, else
 "chunked". The scan computes in float32 at least (half-precision inputs are upcast, the output cast
 back), so mixed-precision training keeps an exact recurrence.
@@ -19,11 +20,12 @@ from torch import Tensor
 
 from dpmambair.utils.misc import describe_shape
 
+from .scan_blocked import scan_blocked
 from .scan_chunked import autocast_off, scan_chunked
 from .scan_cuda import INSTALL_COMMAND, cuda_import_error, cuda_scan_available, scan_cuda
 from .scan_reference import scan_reference
 
-BACKENDS = ("auto", "cuda", "chunked", "reference")
+BACKENDS = ("auto", "cuda", "chunked", "blocked", "reference")
 
 
 def _check(name: str, t: Optional[Tensor], expected: Tuple[int, ...], label: str) -> None:
@@ -188,6 +190,8 @@ def selective_scan(
     with autocast_off(u.device):
         if name == "reference":
             res = scan_reference(*args, delta_softplus=delta_softplus, return_last_state=return_last_state)
+        elif name == "blocked":
+            res = scan_blocked(*args, delta_softplus=delta_softplus, return_last_state=return_last_state)
         else:
             res = scan_chunked(
                 *args,
