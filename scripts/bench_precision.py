@@ -49,7 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import torch
 
     from dpmambair.data.benchmark_sets import build_sets
-    from dpmambair.inference.restorer import Restorer
+    from dpmambair.inference.restorer import RestoreError, Restorer
     from dpmambair.inference.weights import shipped_weights
     from dpmambair.metrics.psnr_ssim_metric import calculate_psnr
     from dpmambair.utils.errors import DPMambaIRError
@@ -71,6 +71,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     psnr: Dict[str, Dict[str, List[float]]] = {p: {} for p in args.precision_list}
     seconds: Dict[str, float] = dict.fromkeys(args.precision_list, 0.0)
+    overflow: Dict[str, int] = dict.fromkeys(args.precision_list, 0)
     images = 0
     for s in sets:
         for case in s.make():
@@ -78,9 +79,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             images += 1
             for p, restorer in restorers.items():  # the precisions alternate image by image: same machine state
                 t0 = time.perf_counter()
-                with torch.inference_mode():
-                    y = restorer(x)
-                seconds[p] += time.perf_counter() - t0
+                try:
+                    with torch.inference_mode():
+                        y = restorer(x)
+                except RestoreError:  # an fp16 overflow: counted, never scored as a (black) image
+                    overflow[p] += 1
+                    psnr[p].setdefault(s.key, []).append(float("nan"))
+                    continue
+                finally:
+                    seconds[p] += time.perf_counter() - t0
                 out = y[0].mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
                 psnr[p].setdefault(s.key, []).append(calculate_psnr(out, case.gt))
     device = next(iter(restorers.values())).device
@@ -93,9 +100,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         ref = float(np.mean(values))
         diffs = []
         for p in others:
-            d = float(np.mean(psnr[p][key])) - ref
+            ok = [(a, b) for a, b in zip(psnr[p][key], values) if not np.isnan(a)]
+            if not ok:
+                diffs.append("overflow")
+                continue
+            d = float(np.mean([a - b for a, b in ok]))  # over the images this precision restored
             worst[p] = max(worst[p], abs(d))
-            diffs.append(f"{d:+.3f}")
+            lost = len(values) - len(ok)
+            diffs.append(f"{d:+.3f}" + (f" ({lost} of {len(values)} overflowed)" if lost else ""))
         print(f"| {key} | {ref:.2f} | " + " | ".join(diffs) + " |")
     print(
         "| **seconds per image** | "
@@ -103,6 +115,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         + " | ".join(f"{seconds[p] / images:.3f} ({seconds[p] / seconds['fp32']:.2f}× fp32)" for p in others)
         + " |"
     )
+    for p in others:
+        if overflow[p]:
+            print(f"{p}: overflowed (an error, never a black image) on {overflow[p]} of {images} images")
     print("\nlargest |PSNR difference| from fp32 over the sets: " + ", ".join(f"{p} {worst[p]:.3f} dB" for p in others))
     return 0
 

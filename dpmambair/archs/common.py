@@ -61,7 +61,7 @@ class LayerNorm2d(nn.Module):
         mu = x.mean(1, keepdim=True)
         var = (x - mu).pow(2).mean(1, keepdim=True)
         x = (x - mu) / torch.sqrt(var + self.eps)
-        return x * self.weight[:, None, None] + self.bias[:, None, None]
+        return x * self.weight[:, None, None].to(x.dtype) + self.bias[:, None, None].to(x.dtype)
 
 
 class FP32LayerNorm(nn.LayerNorm):
@@ -74,7 +74,9 @@ class FP32LayerNorm(nn.LayerNorm):
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         wide = x.to(torch.promote_types(x.dtype, torch.float32))
-        return F.layer_norm(wide, self.normalized_shape, self.weight, self.bias, self.eps)
+        weight = None if self.weight is None else self.weight.to(wide.dtype)
+        bias = None if self.bias is None else self.bias.to(wide.dtype)
+        return F.layer_norm(wide, self.normalized_shape, weight, bias, self.eps)
 
 
 class FeedForward(nn.Module):

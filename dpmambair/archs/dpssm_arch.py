@@ -246,6 +246,8 @@ class DPSSM(nn.Module):
         if "C" in alphas:
             C = alphas["C"][:, :, None] * C
         A = -torch.exp(params.A_log.float())
+        if u.dtype in (torch.float16, torch.bfloat16):  # under autocast: keep the scan's float32 output (a sum of
+            u = u.float()  # states, it can pass fp16's 65504) for the float32 out_norm
         # Δ is already softplus-ed and modulated, so the kernel must not apply softplus again
         # (mamba_ssm's delta_softplus).
         return selective_scan(
