@@ -113,6 +113,7 @@ class Restorer:
         self.tile, self.tile_overlap, self.self_ensemble = tile, tile_overlap, bool(self_ensemble)
         self.source = source
         self.last_tile: Optional[int] = None if tile == AUTO else tile  # the tile the last call used
+        self._per_pixel: Dict[Tuple[int, str], float] = {}  # tile auto: measured activation bytes per pixel
         self.load_report: Dict[str, Tuple[List[str], List[str]]] = {}
         if self.prompt_source == "extractor" and self.net_de is None and needs_extractor(net_g):
             raise RestoreError(
@@ -309,7 +310,10 @@ class Restorer:
         """`tile: auto`: a tile from the free memory, halved and retried on an out-of-memory error (logged)."""
         log = logging.getLogger(LOGGER_NAME)
         h, w = lq.shape[-2:]
-        per_pixel = bytes_per_pixel(self.net_g, net, lq[:, :, :1, :1])
+        key = (lq.shape[0], self.precision)  # the cost of a pixel depends on the batch and precision, not the image
+        if key not in self._per_pixel:
+            self._per_pixel[key] = bytes_per_pixel(self.net_g, net, lq[:, :, :1, :1])
+        per_pixel = self._per_pixel[key]
         free = free_memory_bytes(self.device)
         tile = choose_tile(per_pixel, free, h, w)
         log.info(

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .scan_chunked import LOG_DECAY_MIN
+from .scan_chunked import LOG_DECAY_MIN, _effective_delta
 
 GROUP = 16
 LEVELS = 6
@@ -75,10 +75,7 @@ def scan_blocked(
     dg = d // g
     if not torch.jit.is_tracing() and not torch.compiler.is_compiling() and length > MAX_LENGTH:
         raise ValueError(f"selective_scan: backend 'blocked' handles up to {MAX_LENGTH} positions, got {length}")
-    if delta_bias is not None:
-        delta = delta + delta_bias[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    delta = _effective_delta(delta, delta_bias, delta_softplus)
     log_a = (delta.view(b, g, dg, 1, length) * A.view(1, g, dg, n, 1)).clamp(min=LOG_DECAY_MIN)
     x = (delta * u).view(b, g, dg, 1, length) * B.view(b, g, 1, n, length)
     h = _grouped_scan(log_a, x, LEVELS)  # (b, g, dg, n, l)
