@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
 # the shipped compact model from scratch (weights/dpmambair_compact.pth; weights/README.md): stage 1, stage 2, pack.
-# Needs datasets/CBSD432 (datasets/README.md); about 95 minutes on 2 cores. A stopped run continues where it was.
+# Needs datasets/CBSD432 (datasets/README.md); 74 minutes on 2 cores (2026-12-08). A stopped run continues where it was.
 compact: $(STAMP)
 	$(PY) train.py -opt options/compact/stage1.yml --auto_resume
 	$(PY) train.py -opt options/compact/stage2.yml --auto_resume
